@@ -2,6 +2,7 @@
 /** The `splitnve` command. Each subcommand lives in its own module. */
 import { Command, InvalidArgumentError } from 'commander';
 import { decodeInputs } from './decode.js';
+import { runDemo } from './demo.js';
 
 function intArg(v: string): number {
   const n = Number(v);
@@ -50,6 +51,24 @@ export function buildProgram(): Command {
         if (failed) process.exitCode = 1;
       },
     );
+
+  program
+    .command('demo')
+    .description(
+      'walk a VM through its lifecycle on an in-memory fabric (one nNVE, two hypervisors)',
+    )
+    .option('--profile <profile>', '802.1Qbg or splitnve', 'splitnve')
+    .option('--seed <n>', 'seed of the simulation', intArg, 1)
+    .action((o: { profile: string; seed: number }) => {
+      if (o.profile !== '802.1Qbg' && o.profile !== 'splitnve')
+        program.error('--profile: 802.1Qbg or splitnve');
+      const r = runDemo({
+        profile: o.profile as '802.1Qbg' | 'splitnve',
+        seed: o.seed,
+        write: (l) => console.log(l),
+      });
+      if (!r.ok) process.exitCode = 1;
+    });
 
   return program;
 }

@@ -1,0 +1,689 @@
+/**
+ * The VDP bridge side of an nNVE, sans-IO: every port with its EVB agent, and per (port,
+ * station MAC) an ECP endpoint and a VDP bridge machine (Req-1/2: stations behind a bridged
+ * network share a port and are told apart by their MAC). Frames enter with `handleFrame`,
+ * time passes with `handleTimeout`; everything that must happen comes back as outputs:
+ * frames to transmit and events to log, count and act on — in that order of importance: a
+ * driver commits the events' state before it transmits the frames of the same step.
+ */
+import { TimerQueue } from '../core/timer-queue.js';
+import type { Random } from '../core/random.js';
+import { EcpEndpoint, type EcpOutput } from '../ecp/endpoint.js';
+import {
+  EvbAgent,
+  evbConfig,
+  type EvbConfig,
+  type EvbNegotiated,
+  type EvbOutput,
+} from '../evb/agent.js';
+import { isGroupMac, normalizeMac } from '../wire/bytes.js';
+import { decodeEcp, ECP_SUBTYPE_VDP, ECP_VERSION } from '../wire/ecp.js';
+import {
+  decodeEthernet,
+  encodeEthernet,
+  ETHERTYPE_ECP,
+  ETHERTYPE_LLDP,
+  NEAREST_BRIDGE,
+  NEAREST_CUSTOMER_BRIDGE,
+} from '../wire/ethernet.js';
+import { decodeLldp } from '../wire/lldp.js';
+import { DEFAULT_WIRE_OPTIONS, type WireOptions } from '../wire/options.js';
+import {
+  VdpBridgePeer,
+  type BridgeContext,
+  type BridgeEvent,
+  type BridgePolicy,
+  type BridgeVsi,
+} from '../vdp/bridge.js';
+import { parseVdpPdu } from '../vdp/pdu.js';
+import { ackTimeoutUs, type Profile, type VdpTiming } from '../vdp/types.js';
+import { SPLITNVE_PROFILE_VERSION } from '../wire/lldp.js';
+
+export interface BridgePortConfig {
+  readonly name: string;
+  readonly mac: string;
+  /** EVB settings of this port (role is bridge). */
+  readonly evb?: Partial<Omit<EvbConfig, 'role' | 'mac'>>;
+  /** Extra group addresses accepted and used (Req-1: a group address that bridges forward). */
+  readonly groupAddresses?: readonly string[];
+  /** Minimum gap between two ECP transmissions to one station (µs; lldpad needs >= 5000). */
+  readonly ecpMinGapUs?: number;
+  readonly maxTlvsPerPdu?: number;
+  /** Most stations on this port (memory bound). */
+  readonly maxStations?: number;
+}
+
+export interface BridgeNodeConfig {
+  readonly ports: readonly BridgePortConfig[];
+  readonly profile: Profile;
+  readonly policy: BridgePolicy;
+  readonly random: Random;
+  readonly wire?: WireOptions;
+  /**
+   * Peers with which no EVB TLV was exchanged (L3 transport, or a station that sends no LLDP):
+   * what to assume. Default: our own values, GroupID allowed, plain profile.
+   */
+  readonly assumeWithoutEvb?: { readonly groupId: boolean; readonly profile: Profile };
+}
+
+export type BridgeNodeEvent =
+  | BridgeEvent
+  | {
+      readonly type: 'peer-up';
+      readonly port: string;
+      readonly peer: string;
+      readonly chassisId: string;
+      readonly portId: string;
+    }
+  | {
+      readonly type: 'peer-down';
+      readonly port: string;
+      readonly peer: string;
+      readonly reason: string;
+    }
+  | {
+      readonly type: 'negotiated';
+      readonly port: string;
+      readonly peer: string;
+      readonly negotiated: EvbNegotiated;
+      readonly profile: Profile;
+    }
+  | { readonly type: 'station-new'; readonly port: string; readonly station: string }
+  | {
+      readonly type: 'ecp-failed';
+      readonly port: string;
+      readonly station: string;
+      readonly sequence: number;
+    }
+  | {
+      readonly type: 'frame-dropped';
+      readonly port: string;
+      readonly source?: string;
+      readonly why: string;
+      readonly field?: string;
+      readonly offset?: number;
+    };
+
+export type BridgeNodeOutput =
+  | { readonly type: 'transmit'; readonly port: string; readonly frame: Uint8Array }
+  | { readonly type: 'event'; readonly event: BridgeNodeEvent };
+
+interface Session {
+  readonly key: string;
+  readonly port: PortState;
+  readonly station: string;
+  readonly ecp: EcpEndpoint<number>;
+  readonly vdp: VdpBridgePeer;
+  /** Destination of our ECP frames to this station. */
+  replyTo: string;
+  lastHeard: number;
+}
+
+interface PortState {
+  readonly cfg: BridgePortConfig;
+  readonly evb: EvbAgent;
+  readonly accept: Set<string>;
+  readonly sessions: Map<string, Session>;
+}
+
+export interface BridgeNodeStats {
+  framesIn: number;
+  framesOut: number;
+  framesDropped: number;
+  stationsEvicted: number;
+}
+
+export class BridgeNode {
+  readonly stats: BridgeNodeStats = {
+    framesIn: 0,
+    framesOut: 0,
+    framesDropped: 0,
+    stationsEvicted: 0,
+  };
+  private readonly ports = new Map<string, PortState>();
+  private readonly timers = new TimerQueue();
+  private readonly wire: WireOptions;
+  private readonly ctx: BridgeContext;
+  /** VSI key -> session key where it is Associated (Activated): never on two at once. */
+  private readonly active = new Map<string, string>();
+  private started = false;
+
+  constructor(private readonly cfg: BridgeNodeConfig) {
+    this.wire = cfg.wire ?? DEFAULT_WIRE_OPTIONS;
+    this.ctx = {
+      policy: cfg.policy,
+      activating: (peer, key, now, out) => this.takeOver(peer, key, now, out),
+    };
+    for (const p of cfg.ports) this.addPort(p);
+  }
+
+  private addPort(p: BridgePortConfig): void {
+    const mac = normalizeMac(p.mac, `port ${p.name} mac`);
+    const evb = new EvbAgent(
+      evbConfig({
+        role: 'bridge',
+        mac,
+        ...(this.cfg.profile === 'splitnve'
+          ? {
+              profile: {
+                version: SPLITNVE_PROFILE_VERSION,
+                auth: false,
+                ipFilters: true,
+                deactivate: true,
+              },
+            }
+          : {}),
+        wire: this.wire,
+        ...p.evb,
+      }),
+    );
+    const accept = new Set<string>([mac, NEAREST_CUSTOMER_BRIDGE, NEAREST_BRIDGE]);
+    for (const g of p.groupAddresses ?? []) accept.add(normalizeMac(g));
+    this.ports.set(p.name, { cfg: { ...p, mac }, evb, accept, sessions: new Map() });
+  }
+
+  portNames(): string[] {
+    return [...this.ports.keys()];
+  }
+
+  start(now: number): BridgeNodeOutput[] {
+    const out: BridgeNodeOutput[] = [];
+    this.started = true;
+    for (const p of this.ports.values()) {
+      const eo: EvbOutput[] = [];
+      p.evb.start(now, eo);
+      this.evbOutputs(p, eo, now, out);
+    }
+    return out;
+  }
+
+  /** Sends TTL 0 on every port. */
+  stop(now: number): BridgeNodeOutput[] {
+    const out: BridgeNodeOutput[] = [];
+    for (const p of this.ports.values()) {
+      const eo: EvbOutput[] = [];
+      p.evb.stop(now, eo);
+      this.evbOutputs(p, eo, now, out);
+    }
+    this.started = false;
+    return out;
+  }
+
+  deadline(): number | undefined {
+    return this.timers.next();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Input
+
+  handleFrame(portName: string, frame: Uint8Array, now: number): BridgeNodeOutput[] {
+    const out: BridgeNodeOutput[] = [];
+    const port = this.ports.get(portName);
+    this.stats.framesIn++;
+    if (!port) return out;
+    const eth = decodeEthernet(frame);
+    if (!eth.ok)
+      return this.drop(
+        out,
+        portName,
+        undefined,
+        eth.error.message,
+        eth.error.field,
+        eth.error.offset,
+      );
+    const h = eth.value.header;
+    if (h.source === port.cfg.mac) return out; // our own frame looped back
+    if (!port.accept.has(h.destination))
+      return this.drop(out, portName, h.source, `not addressed to us (${h.destination})`);
+    if (isGroupMac(h.source)) return this.drop(out, portName, h.source, 'group source address');
+    if (h.ethertype === ETHERTYPE_LLDP) {
+      const l = decodeLldp(eth.value.payload, eth.value.payloadOffset, this.wire);
+      if (!l.ok)
+        return this.drop(out, portName, h.source, l.error.message, l.error.field, l.error.offset);
+      const eo: EvbOutput[] = [];
+      port.evb.receive(h.source, l.value, now, eo);
+      this.evbOutputs(port, eo, now, out);
+      return out;
+    }
+    if (h.ethertype !== ETHERTYPE_ECP)
+      return this.drop(out, portName, h.source, `ethertype 0x${h.ethertype.toString(16)}`);
+    const e = decodeEcp(eth.value.payload, eth.value.payloadOffset);
+    if (!e.ok)
+      return this.drop(out, portName, h.source, e.error.message, e.error.field, e.error.offset);
+    const eh = e.value.header;
+    if (eh.version !== ECP_VERSION || eh.subtype !== ECP_SUBTYPE_VDP) {
+      return this.drop(
+        out,
+        portName,
+        h.source,
+        `ECP version ${eh.version} subtype ${eh.subtype}`,
+        'ecp',
+        eth.value.payloadOffset,
+      );
+    }
+    const s = this.session(port, h.source, h.destination, now, out);
+    if (!s) return this.drop(out, portName, h.source, 'too many stations on this port');
+    s.lastHeard = now;
+    const eco: EcpOutput<number>[] = [];
+    s.ecp.receiveDecoded(eh, e.value.ulpdu, now, eco);
+    const base = eth.value.payloadOffset + 4;
+    this.ecpOutputs(s, eco, now, out, base);
+    this.pump(s, now, out);
+    return out;
+  }
+
+  handleTimeout(now: number): BridgeNodeOutput[] {
+    const out: BridgeNodeOutput[] = [];
+    for (const key of this.timers.popDue(now)) {
+      if (key.startsWith('evb|')) {
+        const port = this.ports.get(key.slice(4));
+        if (!port) continue;
+        const eo: EvbOutput[] = [];
+        port.evb.timeout(now, eo);
+        this.evbOutputs(port, eo, now, out);
+      } else {
+        const s = this.sessionByKey(key);
+        if (!s) continue;
+        const eco: EcpOutput<number>[] = [];
+        s.ecp.timeout(now, eco);
+        this.ecpOutputs(s, eco, now, out, 0);
+        const ev: BridgeEvent[] = [];
+        s.vdp.timeout(now, ev);
+        this.vdpEvents(ev, out);
+        this.pump(s, now, out);
+      }
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Admin (Req-6/9)
+
+  /** De-associates one VSI, all VSIs of a VN (GroupID) on a station, or a whole station. */
+  deassociate(
+    sel: { port: string; station: string; key?: string; vni?: number },
+    now: number,
+  ): { outputs: BridgeNodeOutput[]; count: number } {
+    const out: BridgeNodeOutput[] = [];
+    const s = this.ports.get(sel.port)?.sessions.get(normalizeMac(sel.station));
+    let count = 0;
+    if (s) {
+      const ev: BridgeEvent[] = [];
+      for (const v of s.vdp.list()) {
+        if (sel.key !== undefined && v.key !== sel.key) continue;
+        if (sel.vni !== undefined && !v.entries.some((e) => e.groupId === sel.vni)) continue;
+        if (s.vdp.deassociate(v.key, 'admin', now, ev)) count++;
+      }
+      this.vdpEvents(ev, out);
+      this.pump(s, now, out);
+    }
+    return { outputs: out, count };
+  }
+
+  /** Deactivates one VSI (splitnve: unsolicited Pre-Associate-RR; plain profile: de-associates). */
+  deactivate(
+    sel: { port: string; station: string; key: string },
+    now: number,
+  ): { outputs: BridgeNodeOutput[]; result: string } {
+    const out: BridgeNodeOutput[] = [];
+    const s = this.ports.get(sel.port)?.sessions.get(normalizeMac(sel.station));
+    if (!s) return { outputs: out, result: 'none' };
+    const ev: BridgeEvent[] = [];
+    const result = s.vdp.deactivate(sel.key, 'admin', now, ev);
+    this.vdpEvents(ev, out);
+    this.pump(s, now, out);
+    return { outputs: out, result };
+  }
+
+  /** Reloads VSIs after a restart; each waits a full keep-alive period for its station. */
+  restore(
+    items: readonly { port: string; station: string; vsi: BridgeVsi }[],
+    now: number,
+  ): BridgeNodeOutput[] {
+    const out: BridgeNodeOutput[] = [];
+    const byPeer = new Map<string, { port: string; station: string; vsis: BridgeVsi[] }>();
+    for (const it of items) {
+      const k = `${it.port}|${it.station}`;
+      const g = byPeer.get(k) ?? { port: it.port, station: it.station, vsis: [] };
+      g.vsis.push(it.vsi);
+      byPeer.set(k, g);
+    }
+    for (const g of byPeer.values()) {
+      const port = this.ports.get(g.port);
+      if (!port) continue;
+      const s = this.session(port, normalizeMac(g.station), port.cfg.mac, now, out);
+      if (!s) continue;
+      s.vdp.restore(g.vsis, now);
+      for (const v of g.vsis) if (v.state === 'associated') this.active.set(v.key, s.key);
+      this.schedule(s, now);
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Views
+
+  stations(): {
+    port: string;
+    station: string;
+    vsis: number;
+    lastHeard: number;
+    timing: VdpTiming;
+    profile: Profile;
+    groupId: boolean | undefined;
+    ecp: EcpEndpoint<number>['stats'];
+    vdp: VdpBridgePeer['stats'];
+  }[] {
+    const out = [];
+    for (const p of this.ports.values()) {
+      for (const s of p.sessions.values()) {
+        const caps = s.vdp.getCaps();
+        out.push({
+          port: p.cfg.name,
+          station: s.station,
+          vsis: s.vdp.size,
+          lastHeard: s.lastHeard,
+          timing: s.vdp.getTiming(),
+          profile: caps.profile,
+          groupId: caps.groupId,
+          ecp: s.ecp.stats,
+          vdp: s.vdp.stats,
+        });
+      }
+    }
+    return out;
+  }
+
+  vsis(): { port: string; station: string; vsi: BridgeVsi; expiresAt: number | undefined }[] {
+    const out = [];
+    for (const p of this.ports.values()) {
+      for (const s of p.sessions.values()) {
+        for (const v of s.vdp.list()) {
+          out.push({
+            port: p.cfg.name,
+            station: s.station,
+            vsi: v,
+            expiresAt: s.vdp.expiresAt(v.key),
+          });
+        }
+      }
+    }
+    return out;
+  }
+
+  peers(): { port: string; peers: ReturnType<EvbAgent['peerList']> }[] {
+    return [...this.ports.values()].map((p) => ({ port: p.cfg.name, peers: p.evb.peerList() }));
+  }
+
+  evbAgent(port: string): EvbAgent | undefined {
+    return this.ports.get(port)?.evb;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Internals
+
+  private drop(
+    out: BridgeNodeOutput[],
+    port: string,
+    source: string | undefined,
+    why: string,
+    field?: string,
+    offset?: number,
+  ): BridgeNodeOutput[] {
+    this.stats.framesDropped++;
+    out.push({
+      type: 'event',
+      event: {
+        type: 'frame-dropped',
+        port,
+        ...(source ? { source } : {}),
+        why,
+        ...(field !== undefined ? { field } : {}),
+        ...(offset !== undefined ? { offset } : {}),
+      },
+    });
+    return out;
+  }
+
+  private sessionByKey(key: string): Session | undefined {
+    const i = key.indexOf('|');
+    return this.ports.get(key.slice(0, i))?.sessions.get(key.slice(i + 1));
+  }
+
+  private timingFor(port: PortState, station: string): VdpTiming {
+    const n = port.evb.negotiated(station);
+    return n ?? port.evb.config.values;
+  }
+
+  private capsFor(port: PortState, station: string): { groupId?: boolean; profile: Profile } {
+    const n = port.evb.negotiated(station);
+    if (!n) {
+      const a = this.cfg.assumeWithoutEvb ?? { groupId: true, profile: '802.1Qbg' as Profile };
+      return {
+        groupId: a.groupId && port.evb.config.groupId,
+        profile: this.cfg.profile === 'splitnve' ? a.profile : '802.1Qbg',
+      };
+    }
+    const profile: Profile =
+      this.cfg.profile === 'splitnve' && n.peerProfile !== undefined ? 'splitnve' : '802.1Qbg';
+    return { groupId: n.groupId, profile };
+  }
+
+  private session(
+    port: PortState,
+    station: string,
+    destination: string,
+    now: number,
+    out: BridgeNodeOutput[],
+  ): Session | undefined {
+    let s = port.sessions.get(station);
+    if (s) return s;
+    const max = port.cfg.maxStations ?? 4096;
+    if (port.sessions.size >= max) {
+      // Evict the station heard from least recently that holds no VSI.
+      let victim: Session | undefined;
+      for (const c of port.sessions.values()) {
+        if (c.vdp.size === 0 && (!victim || c.lastHeard < victim.lastHeard)) victim = c;
+      }
+      if (!victim) return undefined;
+      port.sessions.delete(victim.station);
+      this.timers.cancel(victim.key);
+      this.stats.stationsEvicted++;
+    }
+    const timing = this.timingFor(port, station);
+    const ecp = new EcpEndpoint<number>(
+      {
+        maxRetries: timing.r,
+        ackTimeoutUs: ackTimeoutUs(timing),
+        minGapUs: port.cfg.ecpMinGapUs ?? 0,
+      },
+      1 + Math.floor(this.cfg.random() * 0xffff),
+      ECP_SUBTYPE_VDP,
+    );
+    const vdp = new VdpBridgePeer(
+      port.cfg.name,
+      station,
+      {
+        profile: this.cfg.profile,
+        wire: this.wire,
+        ...(port.cfg.maxTlvsPerPdu ? { maxTlvsPerPdu: port.cfg.maxTlvsPerPdu } : {}),
+      },
+      this.ctx,
+      timing,
+      this.capsFor(port, station),
+    );
+    // Reply where the station sends: to the group it used on a direct link, else to its MAC.
+    const replyTo = destination === port.cfg.mac ? station : destination;
+    s = { key: `${port.cfg.name}|${station}`, port, station, ecp, vdp, replyTo, lastHeard: now };
+    port.sessions.set(station, s);
+    out.push({ type: 'event', event: { type: 'station-new', port: port.cfg.name, station } });
+    return s;
+  }
+
+  private evbOutputs(port: PortState, eo: EvbOutput[], now: number, out: BridgeNodeOutput[]): void {
+    for (const o of eo) {
+      switch (o.type) {
+        case 'transmit':
+          this.stats.framesOut++;
+          out.push({ type: 'transmit', port: port.cfg.name, frame: o.frame });
+          break;
+        case 'peer-up':
+          out.push({
+            type: 'event',
+            event: {
+              type: 'peer-up',
+              port: port.cfg.name,
+              peer: o.peer,
+              chassisId: o.chassisId,
+              portId: o.portId,
+            },
+          });
+          break;
+        case 'peer-down':
+          out.push({
+            type: 'event',
+            event: { type: 'peer-down', port: port.cfg.name, peer: o.peer, reason: o.reason },
+          });
+          break;
+        case 'negotiated': {
+          const caps = this.capsFor(port, o.peer);
+          out.push({
+            type: 'event',
+            event: {
+              type: 'negotiated',
+              port: port.cfg.name,
+              peer: o.peer,
+              negotiated: o.negotiated,
+              profile: caps.profile,
+            },
+          });
+          const s = port.sessions.get(o.peer);
+          if (s) {
+            s.vdp.setTiming(o.negotiated);
+            s.vdp.setCaps(caps);
+            s.ecp.setParams({
+              ...s.ecp.getParams(),
+              maxRetries: o.negotiated.r,
+              ackTimeoutUs: ackTimeoutUs(o.negotiated),
+            });
+          }
+          break;
+        }
+        case 'ignored':
+          break;
+      }
+    }
+    this.timers.set(`evb|${port.cfg.name}`, port.evb.deadline());
+    void now;
+  }
+
+  private ecpOutputs(
+    s: Session,
+    eco: EcpOutput<number>[],
+    now: number,
+    out: BridgeNodeOutput[],
+    base: number,
+  ): void {
+    for (const o of eco) {
+      switch (o.type) {
+        case 'transmit':
+          this.stats.framesOut++;
+          out.push({
+            type: 'transmit',
+            port: s.port.cfg.name,
+            frame: encodeEthernet(
+              { destination: s.replyTo, source: s.port.cfg.mac, ethertype: ETHERTYPE_ECP },
+              o.pdu,
+            ),
+          });
+          break;
+        case 'deliver': {
+          const p = parseVdpPdu(o.ulpdu, this.wire, base);
+          if (!p.ok) {
+            this.drop(
+              out,
+              s.port.cfg.name,
+              s.station,
+              p.error.message,
+              p.error.field,
+              p.error.offset,
+            );
+            break;
+          }
+          const ev: BridgeEvent[] = [];
+          s.vdp.receive(p.value, now, ev);
+          this.vdpEvents(ev, out);
+          break;
+        }
+        case 'acked':
+          break;
+        case 'failed':
+          s.vdp.ecpFailed();
+          out.push({
+            type: 'event',
+            event: {
+              type: 'ecp-failed',
+              port: s.port.cfg.name,
+              station: s.station,
+              sequence: o.sequence,
+            },
+          });
+          break;
+      }
+    }
+  }
+
+  private vdpEvents(ev: BridgeEvent[], out: BridgeNodeOutput[]): void {
+    for (const e of ev) {
+      if (e.type === 'tsi') {
+        const sk = `${e.port}|${e.station}`;
+        if (e.to === 'associated') this.active.set(e.key, sk);
+        else if (e.from === 'associated' && this.active.get(e.key) === sk)
+          this.active.delete(e.key);
+      }
+      out.push({ type: 'event', event: e });
+    }
+  }
+
+  /** `key` becomes Activated on `peer`: deactivate it wherever else it is Activated. */
+  private takeOver(peer: VdpBridgePeer, key: string, now: number, out: BridgeEvent[]): void {
+    const sk = `${peer.port}|${peer.station}`;
+    const other = this.active.get(key);
+    if (!other || other === sk) return;
+    const s = this.sessionByKey(other);
+    this.active.delete(key);
+    if (!s) return;
+    const ev: BridgeEvent[] = [];
+    s.vdp.deactivate(key, 'takeover', now, ev);
+    out.push(...ev);
+    // The other session's queue grew: it is pumped when its timer runs.
+    this.timers.set(s.key, now);
+  }
+
+  /** Sends what the VDP machine has queued while ECP allows, then re-arms the session timer. */
+  private pump(s: Session, now: number, out: BridgeNodeOutput[]): void {
+    while (s.vdp.hasQueued() && s.ecp.canSend(now)) {
+      const pdu = s.vdp.pull(now);
+      if (!pdu) break;
+      const eco: EcpOutput<number>[] = [];
+      s.ecp.send(pdu.payload, pdu.count, now, eco);
+      this.ecpOutputs(s, eco, now, out, 0);
+    }
+    this.schedule(s, now);
+  }
+
+  private schedule(s: Session, _now: number): void {
+    let d = s.ecp.deadline();
+    const v = s.vdp.deadline();
+    if (v !== undefined && (d === undefined || v < d)) d = v;
+    if (s.vdp.hasQueued() && s.ecp.idle()) {
+      const at = s.ecp.sendableAt();
+      if (d === undefined || at < d) d = at;
+    }
+    this.timers.set(s.key, d);
+  }
+
+  get isStarted(): boolean {
+    return this.started;
+  }
+}

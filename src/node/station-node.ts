@@ -1,0 +1,513 @@
+/**
+ * The VDP station side of a tNVE, sans-IO: one or more uplinks, each with its EVB agent, an
+ * ECP endpoint towards its nNVE and a VDP station machine. Requests come from the
+ * orchestrator-facing agent (`request`); frames enter with `handleFrame`; time passes with
+ * `handleTimeout`. Outputs are frames to transmit and events.
+ */
+import { TimerQueue } from '../core/timer-queue.js';
+import type { Random } from '../core/random.js';
+import { EcpEndpoint, type EcpOutput } from '../ecp/endpoint.js';
+import {
+  EvbAgent,
+  evbConfig,
+  type EvbConfig,
+  type EvbNegotiated,
+  type EvbOutput,
+} from '../evb/agent.js';
+import { isGroupMac, normalizeMac } from '../wire/bytes.js';
+import { decodeEcp, ECP_SUBTYPE_VDP, ECP_VERSION } from '../wire/ecp.js';
+import {
+  decodeEthernet,
+  encodeEthernet,
+  ETHERTYPE_ECP,
+  ETHERTYPE_LLDP,
+  NEAREST_BRIDGE,
+  NEAREST_CUSTOMER_BRIDGE,
+} from '../wire/ethernet.js';
+import { decodeLldp, SPLITNVE_PROFILE_VERSION } from '../wire/lldp.js';
+import { DEFAULT_WIRE_OPTIONS, type WireOptions } from '../wire/options.js';
+import { parseVdpPdu } from '../vdp/pdu.js';
+import {
+  VdpStation,
+  type PeerCaps,
+  type StationEvent,
+  type StationRequest,
+  type StationToken,
+  type StationVsiView,
+} from '../vdp/station.js';
+import {
+  ackTimeoutUs,
+  type Profile,
+  type VdpTiming,
+  type VsiSpec,
+  type VsiState,
+} from '../vdp/types.js';
+
+export interface UplinkConfig {
+  readonly name: string;
+  readonly mac: string;
+  /**
+   * Where ECP requests go: the nNVE's unicast MAC, or a group address bridges forward
+   * (Req-1). Default: the nearest-customer-bridge group address (direct link).
+   */
+  readonly peer?: string;
+  readonly evb?: Partial<Omit<EvbConfig, 'role' | 'mac'>>;
+  readonly groupAddresses?: readonly string[];
+  readonly ecpMinGapUs?: number;
+  readonly maxTlvsPerPdu?: number;
+}
+
+export interface StationNodeConfig {
+  readonly uplinks: readonly UplinkConfig[];
+  readonly profile: Profile;
+  readonly random: Random;
+  readonly wire?: WireOptions;
+  /** Attempts per request before it fails (default 3). */
+  readonly maxAttempts?: number;
+  /** What to assume of a bridge that sends no EVB TLV (L3 transport). */
+  readonly assumeWithoutEvb?: { readonly groupId: boolean; readonly profile: Profile };
+}
+
+export type StationNodeEvent =
+  | (StationEvent & { readonly uplink: string })
+  | {
+      readonly type: 'peer-up';
+      readonly uplink: string;
+      readonly peer: string;
+      readonly chassisId: string;
+      readonly portId: string;
+    }
+  | {
+      readonly type: 'peer-down';
+      readonly uplink: string;
+      readonly peer: string;
+      readonly reason: string;
+    }
+  | {
+      readonly type: 'negotiated';
+      readonly uplink: string;
+      readonly peer: string;
+      readonly negotiated: EvbNegotiated;
+      readonly profile: Profile;
+    }
+  | { readonly type: 'ecp-failed'; readonly uplink: string; readonly sequence: number }
+  | {
+      readonly type: 'frame-dropped';
+      readonly uplink: string;
+      readonly source?: string;
+      readonly why: string;
+      readonly field?: string;
+      readonly offset?: number;
+    };
+
+export type StationNodeOutput =
+  | { readonly type: 'transmit'; readonly uplink: string; readonly frame: Uint8Array }
+  | { readonly type: 'event'; readonly event: StationNodeEvent };
+
+interface Uplink {
+  readonly cfg: UplinkConfig;
+  readonly mac: string;
+  readonly evb: EvbAgent;
+  readonly ecp: EcpEndpoint<StationToken>;
+  readonly vdp: VdpStation;
+  readonly accept: Set<string>;
+  /** The nNVE's MAC once known (configured unicast peer, LLDP, or its first ECP frame). */
+  bridge: string | undefined;
+  destination: string;
+}
+
+export interface StationNodeStats {
+  framesIn: number;
+  framesOut: number;
+  framesDropped: number;
+}
+
+export class StationNode {
+  readonly stats: StationNodeStats = { framesIn: 0, framesOut: 0, framesDropped: 0 };
+  private readonly uplinks = new Map<string, Uplink>();
+  private readonly timers = new TimerQueue();
+  private readonly wire: WireOptions;
+
+  constructor(private readonly cfg: StationNodeConfig) {
+    this.wire = cfg.wire ?? DEFAULT_WIRE_OPTIONS;
+    for (const u of cfg.uplinks) this.addUplink(u);
+  }
+
+  private addUplink(u: UplinkConfig): void {
+    const mac = normalizeMac(u.mac, `uplink ${u.name} mac`);
+    const evb = new EvbAgent(
+      evbConfig({
+        role: 'station',
+        mac,
+        ...(this.cfg.profile === 'splitnve'
+          ? {
+              profile: {
+                version: SPLITNVE_PROFILE_VERSION,
+                auth: false,
+                ipFilters: true,
+                deactivate: true,
+              },
+            }
+          : {}),
+        wire: this.wire,
+        ...u.evb,
+      }),
+    );
+    const values = evb.config.values;
+    const destination = u.peer ? normalizeMac(u.peer) : NEAREST_CUSTOMER_BRIDGE;
+    const ecp = new EcpEndpoint<StationToken>(
+      { maxRetries: values.r, ackTimeoutUs: ackTimeoutUs(values), minGapUs: u.ecpMinGapUs ?? 0 },
+      1 + Math.floor(this.cfg.random() * 0xffff),
+      ECP_SUBTYPE_VDP,
+    );
+    const vdp = new VdpStation(
+      {
+        profile: this.cfg.profile,
+        wire: this.wire,
+        maxAttempts: this.cfg.maxAttempts ?? 3,
+        ...(u.maxTlvsPerPdu ? { maxTlvsPerPdu: u.maxTlvsPerPdu } : {}),
+      },
+      values,
+      this.assumedCaps(evb),
+    );
+    const accept = new Set<string>([mac, NEAREST_CUSTOMER_BRIDGE, NEAREST_BRIDGE]);
+    for (const g of u.groupAddresses ?? []) accept.add(normalizeMac(g));
+    if (isGroupMac(destination)) accept.add(destination);
+    this.uplinks.set(u.name, {
+      cfg: u,
+      mac,
+      evb,
+      ecp,
+      vdp,
+      accept,
+      bridge: isGroupMac(destination) ? undefined : destination,
+      destination,
+    });
+  }
+
+  private assumedCaps(evb: EvbAgent): PeerCaps {
+    const a = this.cfg.assumeWithoutEvb;
+    if (!a) return { profile: '802.1Qbg' };
+    return {
+      groupId: a.groupId && evb.config.groupId,
+      profile: this.cfg.profile === 'splitnve' ? a.profile : '802.1Qbg',
+    };
+  }
+
+  uplinkNames(): string[] {
+    return [...this.uplinks.keys()];
+  }
+
+  start(now: number): StationNodeOutput[] {
+    const out: StationNodeOutput[] = [];
+    for (const u of this.uplinks.values()) {
+      const eo: EvbOutput[] = [];
+      u.evb.start(now, eo);
+      this.evbOutputs(u, eo, now, out);
+    }
+    return out;
+  }
+
+  stop(now: number): StationNodeOutput[] {
+    const out: StationNodeOutput[] = [];
+    for (const u of this.uplinks.values()) {
+      const eo: EvbOutput[] = [];
+      u.evb.stop(now, eo);
+      this.evbOutputs(u, eo, now, out);
+    }
+    return out;
+  }
+
+  deadline(): number | undefined {
+    return this.timers.next();
+  }
+
+  request(uplink: string, req: StationRequest, now: number): StationNodeOutput[] {
+    const out: StationNodeOutput[] = [];
+    const u = this.uplinks.get(uplink);
+    if (!u) throw new Error(`no uplink ${uplink}`);
+    const ev: StationEvent[] = [];
+    u.vdp.request(req, now, ev);
+    this.vdpEvents(u, ev, out);
+    this.pump(u, now, out);
+    return out;
+  }
+
+  /** Re-asserts VSIs after a restart. */
+  restore(
+    uplink: string,
+    items: readonly { spec: VsiSpec; state: VsiState }[],
+    now: number,
+  ): StationNodeOutput[] {
+    const out: StationNodeOutput[] = [];
+    const u = this.uplinks.get(uplink);
+    if (!u) throw new Error(`no uplink ${uplink}`);
+    const ev: StationEvent[] = [];
+    u.vdp.restore(items, now, ev);
+    this.vdpEvents(u, ev, out);
+    this.pump(u, now, out);
+    return out;
+  }
+
+  vsis(uplink: string): StationVsiView[] {
+    return this.uplinks.get(uplink)?.vdp.list() ?? [];
+  }
+
+  vsi(uplink: string, key: string): StationVsiView | undefined {
+    return this.uplinks.get(uplink)?.vdp.get(key);
+  }
+
+  uplinkInfo(uplink: string):
+    | {
+        bridge: string | undefined;
+        timing: VdpTiming;
+        caps: PeerCaps;
+        ecp: EcpEndpoint<StationToken>['stats'];
+        vdp: VdpStation['stats'];
+      }
+    | undefined {
+    const u = this.uplinks.get(uplink);
+    if (!u) return undefined;
+    const n = u.bridge ? u.evb.negotiated(u.bridge) : undefined;
+    return {
+      bridge: u.bridge,
+      timing: n ?? u.evb.config.values,
+      caps: u.vdp.getCaps(),
+      ecp: u.ecp.stats,
+      vdp: u.vdp.stats,
+    };
+  }
+
+  evbAgent(uplink: string): EvbAgent | undefined {
+    return this.uplinks.get(uplink)?.evb;
+  }
+
+  handleFrame(uplink: string, frame: Uint8Array, now: number): StationNodeOutput[] {
+    const out: StationNodeOutput[] = [];
+    const u = this.uplinks.get(uplink);
+    this.stats.framesIn++;
+    if (!u) return out;
+    const eth = decodeEthernet(frame);
+    if (!eth.ok)
+      return this.drop(
+        out,
+        uplink,
+        undefined,
+        eth.error.message,
+        eth.error.field,
+        eth.error.offset,
+      );
+    const h = eth.value.header;
+    if (h.source === u.mac) return out;
+    if (!u.accept.has(h.destination))
+      return this.drop(out, uplink, h.source, `not addressed to us (${h.destination})`);
+    if (isGroupMac(h.source)) return this.drop(out, uplink, h.source, 'group source address');
+    if (h.ethertype === ETHERTYPE_LLDP) {
+      const l = decodeLldp(eth.value.payload, eth.value.payloadOffset, this.wire);
+      if (!l.ok)
+        return this.drop(out, uplink, h.source, l.error.message, l.error.field, l.error.offset);
+      const eo: EvbOutput[] = [];
+      u.evb.receive(h.source, l.value, now, eo);
+      this.evbOutputs(u, eo, now, out);
+      return out;
+    }
+    if (h.ethertype !== ETHERTYPE_ECP)
+      return this.drop(out, uplink, h.source, `ethertype 0x${h.ethertype.toString(16)}`);
+    if (u.bridge === undefined) u.bridge = h.source;
+    if (h.source !== u.bridge)
+      return this.drop(out, uplink, h.source, `ECP from ${h.source}, our nNVE is ${u.bridge}`);
+    const e = decodeEcp(eth.value.payload, eth.value.payloadOffset);
+    if (!e.ok)
+      return this.drop(out, uplink, h.source, e.error.message, e.error.field, e.error.offset);
+    const eh = e.value.header;
+    if (eh.version !== ECP_VERSION || eh.subtype !== ECP_SUBTYPE_VDP) {
+      return this.drop(
+        out,
+        uplink,
+        h.source,
+        `ECP version ${eh.version} subtype ${eh.subtype}`,
+        'ecp',
+        eth.value.payloadOffset,
+      );
+    }
+    const eco: EcpOutput<StationToken>[] = [];
+    u.ecp.receiveDecoded(eh, e.value.ulpdu, now, eco);
+    this.ecpOutputs(u, eco, now, out, eth.value.payloadOffset + 4);
+    this.pump(u, now, out);
+    return out;
+  }
+
+  handleTimeout(now: number): StationNodeOutput[] {
+    const out: StationNodeOutput[] = [];
+    for (const key of this.timers.popDue(now)) {
+      const [kind, name] = [key.slice(0, 4), key.slice(4)];
+      const u = this.uplinks.get(name);
+      if (!u) continue;
+      if (kind === 'evb|') {
+        const eo: EvbOutput[] = [];
+        u.evb.timeout(now, eo);
+        this.evbOutputs(u, eo, now, out);
+      } else {
+        const eco: EcpOutput<StationToken>[] = [];
+        u.ecp.timeout(now, eco);
+        this.ecpOutputs(u, eco, now, out, 0);
+        const ev: StationEvent[] = [];
+        u.vdp.timeout(now, ev);
+        this.vdpEvents(u, ev, out);
+        this.pump(u, now, out);
+      }
+    }
+    return out;
+  }
+
+  private drop(
+    out: StationNodeOutput[],
+    uplink: string,
+    source: string | undefined,
+    why: string,
+    field?: string,
+    offset?: number,
+  ): StationNodeOutput[] {
+    this.stats.framesDropped++;
+    out.push({
+      type: 'event',
+      event: {
+        type: 'frame-dropped',
+        uplink,
+        ...(source ? { source } : {}),
+        why,
+        ...(field !== undefined ? { field } : {}),
+        ...(offset !== undefined ? { offset } : {}),
+      },
+    });
+    return out;
+  }
+
+  private evbOutputs(u: Uplink, eo: EvbOutput[], _now: number, out: StationNodeOutput[]): void {
+    const name = u.cfg.name;
+    for (const o of eo) {
+      switch (o.type) {
+        case 'transmit':
+          this.stats.framesOut++;
+          out.push({ type: 'transmit', uplink: name, frame: o.frame });
+          break;
+        case 'peer-up':
+          if (u.bridge === undefined) u.bridge = o.peer;
+          out.push({
+            type: 'event',
+            event: {
+              type: 'peer-up',
+              uplink: name,
+              peer: o.peer,
+              chassisId: o.chassisId,
+              portId: o.portId,
+            },
+          });
+          break;
+        case 'peer-down':
+          out.push({
+            type: 'event',
+            event: { type: 'peer-down', uplink: name, peer: o.peer, reason: o.reason },
+          });
+          break;
+        case 'negotiated': {
+          if (u.bridge !== undefined && o.peer !== u.bridge) break;
+          const profile: Profile =
+            this.cfg.profile === 'splitnve' && o.negotiated.peerProfile !== undefined
+              ? 'splitnve'
+              : '802.1Qbg';
+          u.vdp.setTiming(o.negotiated);
+          u.vdp.setCaps({ groupId: o.negotiated.groupId, profile });
+          u.ecp.setParams({
+            ...u.ecp.getParams(),
+            maxRetries: o.negotiated.r,
+            ackTimeoutUs: ackTimeoutUs(o.negotiated),
+          });
+          out.push({
+            type: 'event',
+            event: {
+              type: 'negotiated',
+              uplink: name,
+              peer: o.peer,
+              negotiated: o.negotiated,
+              profile,
+            },
+          });
+          break;
+        }
+        case 'ignored':
+          break;
+      }
+    }
+    this.timers.set(`evb|${name}`, u.evb.deadline());
+  }
+
+  private ecpOutputs(
+    u: Uplink,
+    eco: EcpOutput<StationToken>[],
+    now: number,
+    out: StationNodeOutput[],
+    base: number,
+  ): void {
+    for (const o of eco) {
+      switch (o.type) {
+        case 'transmit':
+          this.stats.framesOut++;
+          out.push({
+            type: 'transmit',
+            uplink: u.cfg.name,
+            frame: encodeEthernet(
+              { destination: u.destination, source: u.mac, ethertype: ETHERTYPE_ECP },
+              o.pdu,
+            ),
+          });
+          break;
+        case 'deliver': {
+          const p = parseVdpPdu(o.ulpdu, this.wire, base);
+          if (!p.ok) {
+            this.drop(out, u.cfg.name, u.bridge, p.error.message, p.error.field, p.error.offset);
+            break;
+          }
+          const ev: StationEvent[] = [];
+          u.vdp.receive(p.value, now, ev);
+          this.vdpEvents(u, ev, out);
+          break;
+        }
+        case 'acked':
+          break;
+        case 'failed': {
+          out.push({
+            type: 'event',
+            event: { type: 'ecp-failed', uplink: u.cfg.name, sequence: o.sequence },
+          });
+          const ev: StationEvent[] = [];
+          u.vdp.ecpFailed(o.token, now, ev);
+          this.vdpEvents(u, ev, out);
+          break;
+        }
+      }
+    }
+  }
+
+  private vdpEvents(u: Uplink, ev: StationEvent[], out: StationNodeOutput[]): void {
+    for (const e of ev) out.push({ type: 'event', event: { ...e, uplink: u.cfg.name } });
+  }
+
+  private pump(u: Uplink, now: number, out: StationNodeOutput[]): void {
+    while (u.vdp.hasQueued() && u.ecp.canSend(now)) {
+      const pdu = u.vdp.pull(now);
+      if (!pdu) break;
+      const eco: EcpOutput<StationToken>[] = [];
+      u.ecp.send(pdu.payload, pdu.token, now, eco);
+      this.ecpOutputs(u, eco, now, out, 0);
+    }
+    let d = u.ecp.deadline();
+    const v = u.vdp.deadline();
+    if (v !== undefined && (d === undefined || v < d)) d = v;
+    if (u.vdp.hasQueued() && u.ecp.idle()) {
+      const at = u.ecp.sendableAt();
+      if (d === undefined || at < d) d = at;
+    }
+    this.timers.set(`vdp|${u.cfg.name}`, d);
+  }
+}
