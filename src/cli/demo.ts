@@ -75,6 +75,10 @@ export function runDemo(opts: DemoOptions = {}): { lines: string[]; ok: boolean 
     if (e.type === 'request-result' && !e.ok) failures++;
   });
 
+  write(`splitnve demo: one nNVE (ports swp1, swp2), hypervisors hv1 and hv2, profile ${profile}`);
+  write(
+    `VM 6f1c2d3e-0000-4000-8000-00000000a001, MAC 52:54:00:00:a0:01, VN 10000 (null VID: the nNVE picks the local tag)`,
+  );
   fabric.deliverOutputs('nnve', SimBridge.outputs(bridge.start(0)));
   fabric.deliverOutputs('hv1', SimStation.outputs(hv1.start(0)));
   fabric.deliverOutputs('hv2', SimStation.outputs(hv2.start(0)));
@@ -102,10 +106,6 @@ export function runDemo(opts: DemoOptions = {}): { lines: string[]; ok: boolean 
     fabric.runFor(500_000);
   };
 
-  write(`splitnve demo: one nNVE (ports swp1, swp2), hypervisors hv1 and hv2, profile ${profile}`);
-  write(
-    `VM 6f1c2d3e-0000-4000-8000-00000000a001, MAC 52:54:00:00:a0:01, VN 10000 (null VID: the nNVE picks the local tag)`,
-  );
   step('create (defined, shut down)', 'hv1', 2);
   step('start', 'hv1', 3);
   step('suspend', 'hv1', 2, { s: true });
