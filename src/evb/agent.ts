@@ -254,6 +254,16 @@ export class EvbAgent {
     }
     for (const q of this.peers.values()) this.renegotiate(q, out);
     this.changed(now, out);
+    // The peer echoes our status octet: if its copy is not what we send, it has not heard us
+    // (it restarted, or lost our LLDPDUs): answer now instead of at the next interval.
+    const stale =
+      this.cfg.role === 'station'
+        ? evb.sgid !== this.cfg.groupId || evb.rrreq !== this.cfg.rr
+        : evb.bgid !== this.cfg.groupId || evb.rrcap !== this.cfg.rr;
+    if (stale && this.running) {
+      this.fastLeft = Math.max(this.fastLeft, 1);
+      if (this.nextTxAt === undefined || this.nextTxAt > now) this.nextTxAt = now;
+    }
   }
 
   timeout(now: number, out: EvbOutput[]): void {

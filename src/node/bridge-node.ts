@@ -34,8 +34,9 @@ import {
   type BridgeEvent,
   type BridgePolicy,
   type BridgeVsi,
+  type QueueRef,
 } from '../vdp/bridge.js';
-import { parseVdpPdu } from '../vdp/pdu.js';
+import { parseVdpPdu, type OutgoingTlv } from '../vdp/pdu.js';
 import { ackTimeoutUs, type Profile, type VdpTiming } from '../vdp/types.js';
 import { SPLITNVE_PROFILE_VERSION } from '../wire/lldp.js';
 
@@ -104,6 +105,15 @@ export type BridgeNodeEvent =
       readonly offset?: number;
     };
 
+/** Persisted per station so that a restarted nNVE treats it as before until LLDP is heard. */
+export interface RememberedStation {
+  readonly port: string;
+  readonly station: string;
+  readonly timing: VdpTiming;
+  readonly profile: Profile;
+  readonly groupId: boolean | undefined;
+}
+
 export type BridgeNodeOutput =
   | { readonly type: 'transmit'; readonly port: string; readonly frame: Uint8Array }
   | { readonly type: 'event'; readonly event: BridgeNodeEvent };
@@ -112,7 +122,7 @@ interface Session {
   readonly key: string;
   readonly port: PortState;
   readonly station: string;
-  readonly ecp: EcpEndpoint<number>;
+  readonly ecp: EcpEndpoint<readonly OutgoingTlv<QueueRef>[]>;
   readonly vdp: VdpBridgePeer;
   /** Destination of our ECP frames to this station. */
   replyTo: string;
@@ -144,6 +154,8 @@ export class BridgeNode {
   private readonly timers = new TimerQueue();
   private readonly wire: WireOptions;
   private readonly ctx: BridgeContext;
+  /** What was persisted of stations before a restart, used until EVB is heard again. */
+  private readonly remembered = new Map<string, RememberedStation>();
   /** VSI key -> session key where it is Associated (Activated): never on two at once. */
   private readonly active = new Map<string, string>();
   private started = false;
@@ -264,7 +276,7 @@ export class BridgeNode {
     const s = this.session(port, h.source, h.destination, now, out);
     if (!s) return this.drop(out, portName, h.source, 'too many stations on this port');
     s.lastHeard = now;
-    const eco: EcpOutput<number>[] = [];
+    const eco: EcpOutput<readonly OutgoingTlv<QueueRef>[]>[] = [];
     s.ecp.receiveDecoded(eh, e.value.ulpdu, now, eco);
     const base = eth.value.payloadOffset + 4;
     this.ecpOutputs(s, eco, now, out, base);
@@ -284,7 +296,7 @@ export class BridgeNode {
       } else {
         const s = this.sessionByKey(key);
         if (!s) continue;
-        const eco: EcpOutput<number>[] = [];
+        const eco: EcpOutput<readonly OutgoingTlv<QueueRef>[]>[] = [];
         s.ecp.timeout(now, eco);
         this.ecpOutputs(s, eco, now, out, 0);
         const ev: BridgeEvent[] = [];
@@ -339,8 +351,10 @@ export class BridgeNode {
   restore(
     items: readonly { port: string; station: string; vsi: BridgeVsi }[],
     now: number,
+    stations: readonly RememberedStation[] = [],
   ): BridgeNodeOutput[] {
     const out: BridgeNodeOutput[] = [];
+    for (const r of stations) this.remembered.set(`${r.port}|${normalizeMac(r.station)}`, r);
     const byPeer = new Map<string, { port: string; station: string; vsis: BridgeVsi[] }>();
     for (const it of items) {
       const k = `${it.port}|${it.station}`;
@@ -371,7 +385,7 @@ export class BridgeNode {
     timing: VdpTiming;
     profile: Profile;
     groupId: boolean | undefined;
-    ecp: EcpEndpoint<number>['stats'];
+    ecp: EcpEndpoint<unknown>['stats'];
     vdp: VdpBridgePeer['stats'];
   }[] {
     const out = [];
@@ -409,6 +423,28 @@ export class BridgeNode {
       }
     }
     return out;
+  }
+
+  /**
+   * What to persist about stations so that a restarted nNVE keeps treating them as before
+   * until it hears their LLDP again: negotiated EVB values and profile of every known station.
+   */
+  rememberable(): RememberedStation[] {
+    const out = new Map<string, RememberedStation>(this.remembered);
+    for (const p of this.ports.values()) {
+      for (const peer of p.evb.peerList()) {
+        if (!peer.negotiated) continue;
+        const caps = this.capsFor(p, peer.mac);
+        out.set(`${p.cfg.name}|${peer.mac}`, {
+          port: p.cfg.name,
+          station: peer.mac,
+          timing: peer.negotiated,
+          profile: caps.profile,
+          groupId: caps.groupId,
+        });
+      }
+    }
+    return [...out.values()];
   }
 
   peers(): { port: string; peers: ReturnType<EvbAgent['peerList']> }[] {
@@ -452,11 +488,16 @@ export class BridgeNode {
 
   private timingFor(port: PortState, station: string): VdpTiming {
     const n = port.evb.negotiated(station);
-    return n ?? port.evb.config.values;
+    return (
+      n ?? this.remembered.get(`${port.cfg.name}|${station}`)?.timing ?? port.evb.config.values
+    );
   }
 
   private capsFor(port: PortState, station: string): { groupId?: boolean; profile: Profile } {
     const n = port.evb.negotiated(station);
+    const r = this.remembered.get(`${port.cfg.name}|${station}`);
+    if (!n && r)
+      return { ...(r.groupId !== undefined ? { groupId: r.groupId } : {}), profile: r.profile };
     if (!n) {
       const a = this.cfg.assumeWithoutEvb ?? { groupId: true, profile: '802.1Qbg' as Profile };
       return {
@@ -491,7 +532,7 @@ export class BridgeNode {
       this.stats.stationsEvicted++;
     }
     const timing = this.timingFor(port, station);
-    const ecp = new EcpEndpoint<number>(
+    const ecp = new EcpEndpoint<readonly OutgoingTlv<QueueRef>[]>(
       {
         maxRetries: timing.r,
         ackTimeoutUs: ackTimeoutUs(timing),
@@ -546,6 +587,7 @@ export class BridgeNode {
           });
           break;
         case 'negotiated': {
+          this.remembered.delete(`${port.cfg.name}|${o.peer}`);
           const caps = this.capsFor(port, o.peer);
           out.push({
             type: 'event',
@@ -579,7 +621,7 @@ export class BridgeNode {
 
   private ecpOutputs(
     s: Session,
-    eco: EcpOutput<number>[],
+    eco: EcpOutput<readonly OutgoingTlv<QueueRef>[]>[],
     now: number,
     out: BridgeNodeOutput[],
     base: number,
@@ -618,7 +660,7 @@ export class BridgeNode {
         case 'acked':
           break;
         case 'failed':
-          s.vdp.ecpFailed();
+          s.vdp.ecpFailed(o.token);
           out.push({
             type: 'event',
             event: {
@@ -665,8 +707,8 @@ export class BridgeNode {
     while (s.vdp.hasQueued() && s.ecp.canSend(now)) {
       const pdu = s.vdp.pull(now);
       if (!pdu) break;
-      const eco: EcpOutput<number>[] = [];
-      s.ecp.send(pdu.payload, pdu.count, now, eco);
+      const eco: EcpOutput<readonly OutgoingTlv<QueueRef>[]>[] = [];
+      s.ecp.send(pdu.payload, pdu.items, now, eco);
       this.ecpOutputs(s, eco, now, out, 0);
     }
     this.schedule(s, now);

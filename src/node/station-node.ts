@@ -100,6 +100,14 @@ export type StationNodeEvent =
       readonly offset?: number;
     };
 
+/** Persisted about an uplink's nNVE. */
+export interface RememberedBridge {
+  readonly bridge: string;
+  readonly timing: VdpTiming;
+  readonly profile: Profile;
+  readonly groupId: boolean | undefined;
+}
+
 export type StationNodeOutput =
   | { readonly type: 'transmit'; readonly uplink: string; readonly frame: Uint8Array }
   | { readonly type: 'event'; readonly event: StationNodeEvent };
@@ -238,15 +246,45 @@ export class StationNode {
     uplink: string,
     items: readonly { spec: VsiSpec; state: VsiState }[],
     now: number,
+    remembered?: RememberedBridge,
   ): StationNodeOutput[] {
     const out: StationNodeOutput[] = [];
     const u = this.uplinks.get(uplink);
     if (!u) throw new Error(`no uplink ${uplink}`);
+    // Until LLDP is heard again, treat the nNVE as it was before the restart.
+    if (remembered && !(u.bridge && u.evb.negotiated(u.bridge))) {
+      if (u.bridge === undefined || u.bridge === remembered.bridge) {
+        u.bridge = remembered.bridge;
+        u.vdp.setTiming(remembered.timing);
+        u.vdp.setCaps({
+          ...(remembered.groupId !== undefined ? { groupId: remembered.groupId } : {}),
+          profile: remembered.profile,
+        });
+        u.ecp.setParams({
+          ...u.ecp.getParams(),
+          maxRetries: remembered.timing.r,
+          ackTimeoutUs: ackTimeoutUs(remembered.timing),
+        });
+      }
+    }
     const ev: StationEvent[] = [];
     u.vdp.restore(items, now, ev);
     this.vdpEvents(u, ev, out);
     this.pump(u, now, out);
     return out;
+  }
+
+  /** What to persist about an uplink's nNVE (restored with `restore` after a restart). */
+  rememberable(uplink: string): RememberedBridge | undefined {
+    const u = this.uplinks.get(uplink);
+    if (!u || u.bridge === undefined) return undefined;
+    const caps = u.vdp.getCaps();
+    return {
+      bridge: u.bridge,
+      timing: u.evb.negotiated(u.bridge) ?? u.vdp.getTiming(),
+      profile: caps.profile,
+      groupId: caps.groupId,
+    };
   }
 
   vsis(uplink: string): StationVsiView[] {

@@ -169,7 +169,15 @@ export interface BridgeContext {
   activating?(peer: VdpBridgePeer, key: string, now: number, out: BridgeEvent[]): void;
 }
 
-type QueueRef = { readonly key: string; readonly unsolicited: boolean };
+/** What a queued TLV is: a response, or an unsolicited TLV that is retried if ECP gives up. */
+export interface QueueRef {
+  readonly key: string;
+  readonly unsolicited?: 2 | 4;
+  attempts: number;
+}
+
+/** Attempts of an unsolicited TLV (each with ECP's own R retransmissions). */
+const UNSOLICITED_ATTEMPTS = 3;
 
 /** Checks a VSI TLV from a station; undefined when it is valid. */
 export function validateVsiTlv(
@@ -279,6 +287,8 @@ export class VdpBridgePeer {
   private vsis = new Map<string, BridgeVsi>();
   private queue: OutgoingTlv<QueueRef>[] = [];
   private timers = new TimerQueue();
+  /** VSIs moved to another station by a takeover: key -> until when a stale Associate is refused. */
+  private takenOver = new Map<string, number>();
   private timing: VdpTiming;
   private caps: PeerCapsBridge;
 
@@ -360,7 +370,7 @@ export class VdpBridgePeer {
             pdu.managerId,
             Reason.InvalidFormat,
             true,
-            this.vsis.has(key),
+            this.vsis.get(key),
             m.error.message,
             out,
           );
@@ -404,10 +414,11 @@ export class VdpBridgePeer {
     const cur = this.vsis.get(key);
     const bad = validateVsiTlv(tlv, this.caps, this.cfg.wire);
     if (bad) {
-      this.refuse(key, tlv, managerId, bad.reason, bad.hard, cur !== undefined, bad.message, out);
+      this.refuse(key, tlv, managerId, bad.reason, bad.hard, cur, bad.message, out);
       return;
     }
     if (tlv.type === MODE_DE_ASSOCIATE) {
+      this.takenOver.delete(key);
       if (cur) this.remove(cur, 'deassociate', now, out);
       this.respond(tlv, managerId, responseStatus(Reason.Success), cur?.entries ?? tlv.entries);
       this.stats.deassociations++;
@@ -416,6 +427,7 @@ export class VdpBridgePeer {
     const mode = tlv.type as 1 | 2 | 3;
     if (cur && isKeepAlive(cur, tlv, managerId)) {
       this.stats.keepAlives++;
+      this.takenOver.delete(key); // the station has learned its new state
       this.timers.set(key, now + keepAliveExpiryUs(this.timing));
       this.respond(tlv, managerId, responseStatus(Reason.Success), cur.entries);
       return;
@@ -432,7 +444,7 @@ export class VdpBridgePeer {
         managerId,
         Reason.Other,
         false,
-        true,
+        cur,
         'deactivate needs the splitnve profile',
         out,
       );
@@ -440,6 +452,22 @@ export class VdpBridgePeer {
     }
     const st = decodeStatus(tlv.status);
     const hints: Hints = st.response ? {} : { m: st.m, s: st.s };
+    const tomb = this.takenOver.get(key);
+    if (tomb !== undefined && (tomb <= now || hints.m)) this.takenOver.delete(key);
+    else if (tomb !== undefined && mode === MODE_ASSOCIATE) {
+      // A keep-alive that has not heard of the takeover must not take the VSI back.
+      this.refuse(
+        key,
+        tlv,
+        managerId,
+        Reason.Other,
+        false,
+        cur,
+        'this VSI was taken over by another station (send Associate with M=1 to take it back)',
+        out,
+      );
+      return;
+    }
     const d = this.ctx.policy.decide({
       port: this.port,
       station: this.station,
@@ -453,16 +481,7 @@ export class VdpBridgePeer {
       profile: this.caps.profile,
     });
     if (!d.accept) {
-      this.refuse(
-        key,
-        tlv,
-        managerId,
-        d.reason,
-        d.hard ?? false,
-        cur !== undefined,
-        d.message,
-        out,
-      );
+      this.refuse(key, tlv, managerId, d.reason, d.hard ?? false, cur, d.message, out);
       return;
     }
     if (mode === MODE_ASSOCIATE && cur?.state !== 'associated')
@@ -507,10 +526,11 @@ export class VdpBridgePeer {
     managerId: Uint8Array,
     reason: number,
     hard: boolean,
-    keep: boolean,
+    cur: BridgeVsi | undefined,
     message: string,
     out: BridgeEvent[],
   ): void {
+    const keep = cur !== undefined;
     this.stats.refused++;
     this.stats.refusedByReason[reason] = (this.stats.refusedByReason[reason] ?? 0) + 1;
     out.push({
@@ -525,7 +545,16 @@ export class VdpBridgePeer {
       keep,
       message,
     });
-    this.respond(tlv, managerId, responseStatus(reason, { keep, hard }), tlv.entries, true);
+    // With Keep the response carries the type of the state kept, so the station learns it.
+    const type = cur ? (modeOfState(cur.state) ?? tlv.type) : tlv.type;
+    const entries = cur && type !== tlv.type ? cur.entries : tlv.entries;
+    this.respond(
+      { ...tlv, type },
+      managerId,
+      responseStatus(reason, { keep, hard }),
+      entries,
+      true,
+    );
   }
 
   /** Queues a response TLV that copies the request with `entries` and `status`. */
@@ -544,7 +573,11 @@ export class VdpBridgePeer {
     } else {
       encodeVsi(w, t, this.cfg.wire);
     }
-    this.enqueue({ managerId, bytes: w.finish(), ref: { key: '', unsolicited: false } });
+    this.enqueue({
+      managerId,
+      bytes: w.finish(),
+      ref: { key: tlv.idFormat >= 1 ? vsiKey(tlv.idFormat, tlv.id) : '', attempts: 1 },
+    });
   }
 
   private enqueue(item: OutgoingTlv<QueueRef>): void {
@@ -575,11 +608,12 @@ export class VdpBridgePeer {
     this.enqueue({
       managerId: vsi.managerId,
       bytes: w.finish(),
-      ref: { key: vsi.key, unsolicited: true },
+      ref: { key: vsi.key, unsolicited: type, attempts: 1 },
     });
   }
 
-  private remove(vsi: BridgeVsi, cause: BridgeCause, _now: number, out: BridgeEvent[]): void {
+  private remove(vsi: BridgeVsi, cause: BridgeCause, now: number, out: BridgeEvent[]): void {
+    if (cause === 'takeover') this.takenOver.set(vsi.key, now + keepAliveExpiryUs(this.timing));
     this.vsis.delete(vsi.key);
     this.timers.cancel(vsi.key);
     this.ctx.policy.released?.(this.port, this.station, vsi);
@@ -624,6 +658,7 @@ export class VdpBridgePeer {
     }
     const nv: BridgeVsi = { ...v, state: 'pre-associated-rr', since: now };
     this.vsis.set(key, nv);
+    if (cause === 'takeover') this.takenOver.set(key, now + keepAliveExpiryUs(this.timing));
     out.push({
       type: 'tsi',
       port: this.port,
@@ -663,15 +698,30 @@ export class VdpBridgePeer {
     }
   }
 
-  pull(_now: number, pack: PackOptions = {}): { payload: Uint8Array; count: number } | undefined {
+  pull(
+    _now: number,
+    pack: PackOptions = {},
+  ): { payload: Uint8Array; items: OutgoingTlv<QueueRef>[] } | undefined {
     const packed = packPdu(this.queue, { maxTlvs: this.cfg.maxTlvsPerPdu, ...pack });
     if (!packed) return undefined;
-    this.queue.splice(0, packed.count);
-    return packed;
+    return { payload: packed.payload, items: this.queue.splice(0, packed.count) };
   }
 
-  ecpFailed(): void {
+  /** ECP gave up on a PDU: unsolicited TLVs still true are sent again; responses are not. */
+  ecpFailed(items: readonly OutgoingTlv<QueueRef>[]): void {
     this.stats.ecpFailures++;
+    const again: OutgoingTlv<QueueRef>[] = [];
+    for (const it of items) {
+      const u = it.ref.unsolicited;
+      if (u === undefined || it.ref.attempts >= UNSOLICITED_ATTEMPTS) continue;
+      const v = this.vsis.get(it.ref.key);
+      const stillTrue =
+        u === MODE_DE_ASSOCIATE ? v === undefined : v?.state === 'pre-associated-rr';
+      if (!stillTrue) continue;
+      it.ref.attempts++;
+      again.push(it);
+    }
+    this.queue.unshift(...again);
   }
 
   /** Mode the station last confirmed for a VSI (for views). */

@@ -154,6 +154,8 @@ export interface StationVsiView {
   readonly spec: VsiSpec | undefined;
   readonly pendingMode: VsiMode | undefined;
   readonly keepAliveAt: number | undefined;
+  /** What the orchestrator last asked for (queued or in flight), if not yet answered. */
+  readonly wanted: { readonly mode: VsiMode; readonly spec: VsiSpec } | undefined;
 }
 
 export type StationToken = readonly { readonly key: string; readonly gen: number }[];
@@ -222,6 +224,10 @@ export class VdpStation {
     this.timing = t;
   }
 
+  getTiming(): VdpTiming {
+    return this.timing;
+  }
+
   setCaps(c: PeerCaps): void {
     this.caps = c;
   }
@@ -256,6 +262,11 @@ export class VdpStation {
       spec: v.spec,
       pendingMode: v.pending?.mode,
       keepAliveAt: this.timers.get(`ka|${v.key}`),
+      wanted: v.next
+        ? { mode: v.next.mode, spec: v.next.spec }
+        : v.pending && !v.pending.keepAlive
+          ? { mode: v.pending.mode, spec: v.pending.spec }
+          : undefined,
     };
   }
 
@@ -569,16 +580,20 @@ export class VdpStation {
         attempts: p.attempts,
       });
     }
-    if (!st.keep && from !== 'init') {
-      v.state = 'init';
+    // Keep: the bridge kept its prior state, and says which in the response's type (lldpad:
+    // the response type becomes the confirmed mode). No Keep: the bridge holds nothing.
+    const to: VsiState = st.keep ? stateOfMode(tlv.type as VsiMode) : 'init';
+    if (to !== from) {
       const spec = v.spec ?? p.spec;
-      v.spec = undefined;
+      v.state = to;
+      if (to === 'init') v.spec = undefined;
+      else if (!v.spec) v.spec = { ...p.spec, entries: adoptVids(p.spec.entries, tlv.entries) };
       out.push({
         type: 'vsi-state',
         key,
         vsiId: vsiIdToString(spec.idFormat, spec.id),
         from,
-        to: 'init',
+        to,
         cause: p.keepAlive ? 'keepalive-refused' : 'refused',
         spec,
       });
@@ -630,15 +645,15 @@ export class VdpStation {
     this.stats.unsolicitedIgnored++;
   }
 
-  /** Re-asserts VSIs after a restart: each is requested again in its last confirmed mode. */
+  /** Re-asserts VSIs after a restart: each is requested again in the mode it should be in. */
   restore(
     items: readonly { spec: VsiSpec; state: VsiState }[],
     now: number,
     out: StationEvent[],
   ): void {
     for (const it of items) {
-      const mode = modeOfState(it.state);
-      if (mode === undefined) continue;
+      // Init means the orchestrator wanted it gone: make sure the bridge forgets it too.
+      const mode = modeOfState(it.state) ?? MODE_DE_ASSOCIATE;
       this.request({ mode, spec: it.spec, requestId: 'restore' }, now, out);
     }
   }
