@@ -44,17 +44,33 @@ test('50 stations x 200 VSIs converge under 20% loss, 5% duplication and reorder
   assert.deepEqual(w.violations, []);
   // Counters agree with what happened.
   let stationRequests = 0;
+  let rxFrames = 0;
+  const dups = w.fabric.stats.framesDuplicated;
   for (let i = 0; i < stations; i++) {
     const info = w.stations[i]!.uplinkInfo('eth0')!;
     stationRequests += info.vdp.requests;
     const b = w.bridge.stations().find((s) => s.port === `p${i}`)!;
-    // Every PDU delivered once to one side was sent (first transmission) once by the other.
-    assert.ok(b.ecp.rxRequests - b.ecp.rxDuplicates <= info.ecp.txRequests);
-    assert.ok(info.ecp.rxRequests - info.ecp.rxDuplicates <= b.ecp.txRequests);
+    // Every request received was ACKed, duplicate or not; nothing arrives that was not sent
+    // (the fabric's duplicates aside); every ECP failure led to a VDP retry or a failure.
+    assert.equal(b.ecp.txAcks, b.ecp.rxRequests);
+    assert.equal(info.ecp.txAcks, info.ecp.rxRequests);
+    assert.ok(b.ecp.rxRequests <= info.ecp.txRequests + info.ecp.txRetransmissions + dups);
+    assert.ok(info.ecp.rxAcks <= b.ecp.txAcks + dups);
+    const failedEvents = w.stationEvents.filter(
+      (e) => e.station === i && e.type === 'ecp-failed',
+    ).length;
+    assert.equal(info.ecp.failures, failedEvents);
+    assert.ok(
+      info.ecp.rxDuplicates + b.ecp.rxDuplicates <=
+        dups + info.ecp.txRetransmissions + b.ecp.txRetransmissions,
+    );
+    rxFrames += w.stations[i]!.stats.framesIn;
     assert.ok(info.vdp.keepAlives > 0, 'keep-alives ran');
     assert.equal(b.vsis, perStation / 2);
   }
   assert.equal(stationRequests, stations * perStation * 1.5);
+  // Every frame the fabric delivered was handled by exactly one node.
+  assert.equal(rxFrames + w.bridge.stats.framesIn, w.fabric.stats.framesDelivered);
   const tsi = w.bridgeEvents.filter((e) => e.type === 'tsi');
   assert.equal(
     tsi.filter((e) => e.to === 'init' && e.cause === 'deassociate').length,
