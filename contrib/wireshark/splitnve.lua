@@ -148,7 +148,12 @@ local reason_names = {
 }
 local idformat_names = { [1] = 'IPv4', [2] = 'IPv6', [3] = 'MAC', [4] = 'Local', [5] = 'UUID' }
 local afi_names = { [1] = 'IPv4', [2] = 'IPv6' }
-local evb_mode_names = { [0] = 'Not set', [1] = 'EVB Bridge', [2] = 'EVB Station', [3] = 'Reserved' }
+local evb_mode_names = {
+  [0] = 'Not set',
+  [1] = 'EVB Bridge',
+  [2] = 'EVB Station',
+  [3] = 'Reserved',
+}
 local rrstat_names = {
   [0] = 'RR not enabled',
   [1] = 'RR enabled',
@@ -181,7 +186,13 @@ local F = {
   ecp_header = ProtoField.none('snve.ecp', 'ECP header'),
   ecp_version = ProtoField.uint16('snve.ecp.version', 'Version', base.DEC, nil, 0xF000),
   ecp_op = ProtoField.uint16('snve.ecp.op', 'Operation', base.DEC, ecp_op_names, 0x0C00),
-  ecp_subtype = ProtoField.uint16('snve.ecp.subtype', 'Subtype', base.DEC, ecp_subtype_names, 0x03FF),
+  ecp_subtype = ProtoField.uint16(
+    'snve.ecp.subtype',
+    'Subtype',
+    base.DEC,
+    ecp_subtype_names,
+    0x03FF
+  ),
   ecp_seq = ProtoField.uint16('snve.ecp.seq', 'Sequence number', base.DEC),
   ecp_padding = ProtoField.bytes('snve.ecp.padding', 'Padding'),
   ecp_data = ProtoField.bytes('snve.ecp.data', 'Data'),
@@ -207,10 +218,22 @@ local F = {
   ),
   st_s = ProtoField.bool('snve.vdp.vsi.status.s', 'S (suspended / migrating away)', 8, nil, 0x20),
   st_m = ProtoField.bool('snve.vdp.vsi.status.m', 'M (migrating to this bridge)', 8, nil, 0x10),
-  st_req_low = ProtoField.uint8('snve.vdp.vsi.status.req_reserved', 'Reserved (request)', base.HEX, nil, 0x0F),
+  st_req_low = ProtoField.uint8(
+    'snve.vdp.vsi.status.req_reserved',
+    'Reserved (request)',
+    base.HEX,
+    nil,
+    0x0F
+  ),
   st_keep = ProtoField.bool('snve.vdp.vsi.status.keep', 'Keep', 8, nil, 0x20),
   st_hard = ProtoField.bool('snve.vdp.vsi.status.hard', 'Hard error', 8, nil, 0x10),
-  st_reason = ProtoField.uint8('snve.vdp.vsi.status.reason', 'Reason', base.DEC, reason_names, 0x0F),
+  st_reason = ProtoField.uint8(
+    'snve.vdp.vsi.status.reason',
+    'Reason',
+    base.DEC,
+    reason_names,
+    0x0F
+  ),
 
   typeid = ProtoField.uint24('snve.vdp.vsi.typeid', 'VSI type id', base.DEC),
   typever = ProtoField.uint8('snve.vdp.vsi.version', 'VSI type version', base.DEC),
@@ -239,9 +262,19 @@ local F = {
   org_subtype = ProtoField.uint8('snve.vdp.org.subtype', 'Subtype', base.HEX),
   org_data = ProtoField.bytes('snve.vdp.org.data', 'Data'),
 
-  cisco_vsi_idformat = ProtoField.uint8('snve.vdp.cisco.vsi_idformat', 'VSI id format', base.DEC, idformat_names),
+  cisco_vsi_idformat = ProtoField.uint8(
+    'snve.vdp.cisco.vsi_idformat',
+    'VSI id format',
+    base.DEC,
+    idformat_names
+  ),
   cisco_vsi_id = ProtoField.bytes('snve.vdp.cisco.vsi_id', 'VSI id'),
-  cisco_vm_idformat = ProtoField.uint8('snve.vdp.cisco.vm_idformat', 'VM id format', base.DEC, idformat_names),
+  cisco_vm_idformat = ProtoField.uint8(
+    'snve.vdp.cisco.vm_idformat',
+    'VM id format',
+    base.DEC,
+    idformat_names
+  ),
   cisco_vm_id = ProtoField.bytes('snve.vdp.cisco.vm_id', 'VM id'),
   cisco_vm_name = ProtoField.string('snve.vdp.cisco.vm_name', 'VM name'),
   cisco_afi = ProtoField.uint16('snve.vdp.cisco.afi', 'Address family', base.DEC, afi_names),
@@ -260,7 +293,12 @@ end
 snve.fields = fields
 
 local E = {
-  truncated = ProtoExpert.new('snve.expert.truncated', 'Truncated', expert.group.MALFORMED, expert.severity.ERROR),
+  truncated = ProtoExpert.new(
+    'snve.expert.truncated',
+    'Truncated',
+    expert.group.MALFORMED,
+    expert.severity.ERROR
+  ),
   tlv_past_end = ProtoExpert.new(
     'snve.expert.tlv_past_end',
     'TLV length runs past the end of the PDU',
@@ -361,7 +399,6 @@ local L = {
   oui = ProtoField.uint24('snve.lldp.oui', 'OUI', base.HEX),
   subtype = ProtoField.uint8('snve.lldp.subtype', 'Subtype', base.HEX),
 
-  evb = ProtoField.none('snve.evb', 'EVB TLV'),
   bridge_status = ProtoField.uint8('snve.evb.bridge_status', 'EVB bridge status', base.HEX),
   bgid = ProtoField.bool('snve.evb.bgid', 'BGID (bridge supports GroupID)', 8, nil, 0x04),
   rrcap = ProtoField.bool('snve.evb.rrcap', 'RRCAP (bridge can do reflective relay)', 8, nil, 0x02),
@@ -378,7 +415,6 @@ local L = {
   rol_rka = ProtoField.bool('snve.evb.rol_rka', 'ROL (RKA)', 8, nil, 0x20),
   rka = ProtoField.uint8('snve.evb.rka', 'RKA (keep-alive exponent)', base.DEC, nil, 0x1F),
 
-  profile = ProtoField.none('snve.lldp.profile', 'splitnve profile TLV'),
   profile_version = ProtoField.uint8('snve.lldp.profile.version', 'Version', base.DEC),
   profile_flags = ProtoField.uint8('snve.lldp.profile.flags', 'Flags', base.HEX),
   profile_auth = ProtoField.bool('snve.lldp.profile.auth', 'Authentication', 8, nil, 0x01),
@@ -411,30 +447,7 @@ snve_lldp.experts = { LE.evb_length, LE.profile_length }
 ---------------------------------------------------------------------------------------------
 -- VDP
 
--- Adds the VSI id field matching its format; returns its text.
-local function add_vsi_id(tree, format, r)
-  if format == 5 then
-    tree:add(F.vsiid_uuid, r)
-    return (
-      tostring(r:bytes()):lower():gsub(
-        '^(%x%x%x%x%x%x%x%x)(%x%x%x%x)(%x%x%x%x)(%x%x%x%x)(%x+)$',
-        '%1-%2-%3-%4-%5'
-      )
-    )
-  elseif format == 1 then
-    tree:add(F.vsiid_ipv4, r(0, 4))
-    return tostring(r(0, 4):ipv4())
-  elseif format == 2 then
-    tree:add(F.vsiid_ipv6, r)
-    return tostring(r:ipv6())
-  elseif format == 3 then
-    tree:add(F.vsiid_mac, r(0, 6))
-    return tostring(r(0, 6):ether())
-  end
-  tree:add(F.vsiid_local, r)
-  return tostring(r:bytes()):lower()
-end
-
+-- Text of a 16-octet VSI/VM id in its format (shorter ids are left-aligned).
 local function id_text(format, r)
   if format == 5 then
     return (
@@ -451,6 +464,22 @@ local function id_text(format, r)
     return tostring(r(0, 6):ether())
   end
   return tostring(r:bytes()):lower()
+end
+
+-- Adds the VSI id field matching its format; returns its text.
+local function add_vsi_id(tree, format, r)
+  if format == 5 then
+    tree:add(F.vsiid_uuid, r)
+  elseif format == 1 then
+    tree:add(F.vsiid_ipv4, r(0, 4))
+  elseif format == 2 then
+    tree:add(F.vsiid_ipv6, r)
+  elseif format == 3 then
+    tree:add(F.vsiid_mac, r(0, 6))
+  else
+    tree:add(F.vsiid_local, r)
+  end
+  return id_text(format, r)
 end
 
 local function dissect_status(tree, r)
@@ -563,11 +592,15 @@ local function dissect_vsi(tree, tvb, ttype, body, blen, item)
   local fi = tree:add(F.fif, tvb(body + 22, 1))
   local count = tvb(body + 23, 2):uint()
   local ci = tree:add(F.num_entries, tvb(body + 23, 2))
-  local summary = string.format('%s(%s type=%d id=%s fif=%d', vdp_tlv_short[ttype], st, typeid, idtext, fif)
+  local summary =
+    string.format('%s(%s type=%d id=%s fif=%d', vdp_tlv_short[ttype], st, typeid, idtext, fif)
   local layout = fif_layout(fif)
   if layout == nil then
     fi:append_text(' (unknown)')
-    fi:add_proto_expert_info(E.unknown_fif, string.format('Unknown filter info format %d (0x%02x)', fif, fif))
+    fi:add_proto_expert_info(
+      E.unknown_fif,
+      string.format('Unknown filter info format %d (0x%02x)', fif, fif)
+    )
     if blen > 25 then
       tree:add(F.tlv_data, tvb(body + 25, blen - 25))
     end
@@ -594,7 +627,8 @@ local function dissect_vsi(tree, tvb, ttype, body, blen, item)
   local n = math.min(count, fit)
   local texts = {}
   for i = 0, n - 1 do
-    texts[#texts + 1] = dissect_entry(tree, tvb(body + 25 + i * layout.size, layout.size), layout, i)
+    local er = tvb(body + 25 + i * layout.size, layout.size)
+    texts[#texts + 1] = dissect_entry(tree, er, layout, i)
   end
   local used = 25 + n * layout.size
   if used < blen then
@@ -625,7 +659,10 @@ local function dissect_org(tree, tvb, body, blen, item)
     oi:append_text(' (Cisco)')
     item:append_text(': Cisco VM name/VM id')
     if dlen < 34 then
-      item:add_proto_expert_info(E.org_length, string.format('Cisco VM TLV needs at least 38 octets, got %d', blen))
+      item:add_proto_expert_info(
+        E.org_length,
+        string.format('Cisco VM TLV needs at least 38 octets, got %d', blen)
+      )
       if dlen > 0 then
         tree:add(F.tlv_data, tvb(d, dlen))
       end
@@ -636,7 +673,8 @@ local function dissect_org(tree, tvb, body, blen, item)
     tree:add(F.cisco_vsi_id, tvb(d + 1, 16)):append_text(' (' .. id_text(f1, tvb(d + 1, 16)) .. ')')
     local f2 = tvb(d + 17, 1):uint()
     tree:add(F.cisco_vm_idformat, tvb(d + 17, 1))
-    tree:add(F.cisco_vm_id, tvb(d + 18, 16)):append_text(' (' .. id_text(f2, tvb(d + 18, 16)) .. ')')
+    local vm = tvb(d + 18, 16)
+    tree:add(F.cisco_vm_id, vm):append_text(' (' .. id_text(f2, vm) .. ')')
     local name = ''
     if dlen > 34 then
       name = tvb(d + 34, dlen - 34):string(ENC_UTF_8)
@@ -712,7 +750,8 @@ local function dissect_vdp(tvb, root, off, len)
       if all_zero(tvb, off, rem) then
         vtree:add(F.padding, tvb(off, rem))
       else
-        vtree:add(F.tlv_data, tvb(off, rem)):add_proto_expert_info(E.truncated, 'Truncated VDP TLV header')
+        local di = vtree:add(F.tlv_data, tvb(off, rem))
+        di:add_proto_expert_info(E.truncated, 'Truncated VDP TLV header')
       end
       break
     end
@@ -751,7 +790,12 @@ local function dissect_vdp(tvb, root, off, len)
     if past then
       li:add_proto_expert_info(
         E.tlv_past_end,
-        string.format('TLV type %d length %d runs past the end of the PDU (%d octets left)', ttype, tlen, rem - 2)
+        string.format(
+          'TLV type %d length %d runs past the end of the PDU (%d octets left)',
+          ttype,
+          tlen,
+          rem - 2
+        )
       )
       if rem > 2 then
         ti:add(F.tlv_data, tvb(off + 2, rem - 2))
@@ -766,7 +810,10 @@ local function dissect_vdp(tvb, root, off, len)
       summaries[#summaries + 1] = s
     elseif ttype == TLV_MGRID then
       if tlen ~= 16 then
-        li:add_proto_expert_info(E.mgrid_length, string.format('Manager ID length %d is not 16', tlen))
+        li:add_proto_expert_info(
+          E.mgrid_length,
+          string.format('Manager ID length %d is not 16', tlen)
+        )
       end
       if tlen > 0 then
         local r = tvb(body, tlen)
@@ -846,7 +893,7 @@ function snve.dissector(tvb, pinfo, tree)
       else
         root:add(F.ecp_data, tvb(4, rest)):add_proto_expert_info(
           E.ack_payload,
-          string.format('ECP ACK carries %d octets that are not zero padding', rest)
+          string.format('ECP ACK carries %d octets after its header that are not all zero', rest)
         )
       end
     end
@@ -947,7 +994,10 @@ function snve_lldp.dissector(tvb, pinfo, tree)
   end
   t:set_text('splitnve profile TLV (' .. oui_text(oui) .. ' / 0x01)')
   if tlen < 6 or len < 8 then
-    li:add_proto_expert_info(LE.profile_length, string.format('profile TLV length %d is below 6', tlen))
+    li:add_proto_expert_info(
+      LE.profile_length,
+      string.format('profile TLV length %d is below 6', tlen)
+    )
     if total > 6 then
       t:add(L.data, tvb(6, total - 6))
     end
