@@ -686,3 +686,26 @@ export function customPrefFrames(): GenFrame[] {
     },
   ];
 }
+
+/**
+ * Deterministic corruptions of the frames above (a few random octets after the Ethernet header
+ * replaced, some frames cut short): the dissector must survive them without a Lua error.
+ */
+export function mutatedFrames(count: number, seed: number): Uint8Array[] {
+  let s = seed >>> 0;
+  const rnd = (): number => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return s / 2 ** 32;
+  };
+  const base = [...goodFrames(), ...badFrames(), ...customPrefFrames()].map((f) => f.data);
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) {
+    const b = base[Math.floor(rnd() * base.length)]!.slice();
+    const n = 1 + Math.floor(rnd() * 4);
+    for (let k = 0; k < n; k++)
+      b[14 + Math.floor(rnd() * (b.length - 14))] = Math.floor(rnd() * 256);
+    const cut = rnd() < 0.3 ? 14 + Math.floor(rnd() * (b.length - 14)) : b.length;
+    out.push(b.slice(0, cut));
+  }
+  return out;
+}

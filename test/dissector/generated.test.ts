@@ -9,7 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { writePcap } from '../../src/wire/pcap.js';
-import { badFrames, CUSTOM_PREFS, customPrefFrames, goodFrames, type GenFrame } from './frames.js';
+import {
+  badFrames,
+  CUSTOM_PREFS,
+  customPrefFrames,
+  goodFrames,
+  mutatedFrames,
+  type GenFrame,
+} from './frames.js';
 import { dissect, problems, SEVERITY_ERROR, type FrameFields } from './tshark.js';
 
 function withPcap<T>(frames: readonly GenFrame[], fn: (path: string) => T): T {
@@ -101,4 +108,28 @@ test('Lua preferences move the IP filter formats and the splitnve identifier', (
   assert.equal(plain[0]!.fields['snve.vdp.vsi.ipv4'], '');
   assert.ok(problems(plain[0]!).some((p) => p.includes('Unknown filter info format 224')));
   assert.equal(plain[1]!.fields['snve.lldp.profile.flags'], '');
+});
+
+test('corrupted frames never make the Lua code fail', () => {
+  const frames: GenFrame[] = mutatedFrames(2000, 0x5eed).map((data, i) => ({
+    name: `mutation ${i}`,
+    data,
+    expect: {},
+    errors: [],
+  }));
+  const got = run(frames);
+  let ecp = 0;
+  for (const g of got) {
+    const lua = g.experts.filter((e) => e.message.includes('Lua Error'));
+    assert.deepEqual(lua, [], `frame ${g.number}: Lua error`);
+    // tshark's own LLDP decoder may throw on a cut LLDPDU; ECP frames are all ours.
+    if (g.fields['frame.protocols'] === 'eth:ethertype:snve') {
+      ecp++;
+      assert.ok(
+        !g.experts.some((e) => e.message.startsWith('Malformed Packet')),
+        `frame ${g.number}: malformed-packet exception in the ECP/VDP decoder`,
+      );
+    }
+  }
+  assert.ok(ecp > 1000, `only ${ecp} ECP frames in the corpus`);
 });
