@@ -87,6 +87,7 @@ typedef struct link_s {
   } rx_ctrl[BATCH];
   struct mmsghdr tx_msgs[BATCH];
   struct iovec tx_iov[BATCH];
+  char nlbuf[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
 } link_t;
 
 /* ---------- small helpers ---------- */
@@ -395,9 +396,9 @@ static void nl_cb(uv_poll_t *h, int status, int events) {
     resync_status(l);
     return;
   }
-  static __thread char buf[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
+  char *buf = l->nlbuf;
   for (int round = 0; round < 64 && !l->closing; round++) {
-    ssize_t n = recv(l->nl_fd, buf, sizeof buf, MSG_DONTWAIT);
+    ssize_t n = recv(l->nl_fd, buf, sizeof l->nlbuf, MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == ENOBUFS) { /* overrun: events were lost */

@@ -87,7 +87,7 @@ describe('raw link frames', () => {
     assert.equal(got.length, 18);
   });
 
-  it('drops other ethertypes in the kernel filter', async () => {
+  it('drops other ethertypes in the kernel filter, and has a large receive buffer', async () => {
     const before = rxA.frames.length;
     const rxBefore = a.stats().rxFrames;
     const ipv4 = ethFrame(
@@ -106,7 +106,7 @@ describe('raw link frames', () => {
     assert.deepEqual(rxA.frames.slice(before), [marker]);
     assert.equal(a.stats().rxFrames - rxBefore, 1);
     // the filter is attached in the kernel: ss shows it on our packet socket
-    const ss = execFileSync('ip', ['netns', 'exec', pair.nsA, 'ss', '-0', '-b', '-p'], {
+    const ss = execFileSync('ip', ['netns', 'exec', pair.nsA, 'ss', '-0', '-b', '-m', '-p'], {
       encoding: 'utf8',
     });
     const ours = ss.split(/\n(?=\S)/).find((s) => s.includes(`pid=${process.pid},`));
@@ -114,6 +114,9 @@ describe('raw link frames', () => {
     assert.match(ours, /bpf filter/);
     assert.match(ours, /\b35136\b/); // 0x8940
     assert.match(ours, /\b35020\b/); // 0x88cc
+    // and its receive buffer is large (8 MiB asked; the kernel doubles it)
+    const rb = /\brb(\d+)/.exec(ours);
+    assert.ok(rb && Number(rb[1]) >= 8 << 20, `receive buffer of 8 MiB or more: ${ours}`);
   });
 
   it('keeps an 802.1Q tag that the kernel strips on receive', async () => {
