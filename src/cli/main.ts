@@ -3,6 +3,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { decodeInputs } from './decode.js';
 import { runDemo } from './demo.js';
+import { ctlFetch, renderTable } from './ctl.js';
 
 function intArg(v: string): number {
   const n = Number(v);
@@ -70,7 +71,174 @@ export function buildProgram(): Command {
       if (!r.ok) process.exitCode = 1;
     });
 
+  const evbOptions = (c: Command): Command =>
+    c
+      .option('--r <n>', 'ECP retries (R)', intArg)
+      .option('--rte <n>', 'ECP ACK timer exponent (10µs·2^RTE)', intArg)
+      .option('--rwd <n>', 'resource wait delay exponent', intArg)
+      .option('--rka <n>', 'keep-alive exponent (10µs·2^RKA)', intArg)
+      .option('--log-level <level>', 'fatal, error, warn, info, debug, trace');
+
+  const evbFlags = (o: Record<string, unknown>): Record<string, number> | undefined => {
+    const e: Record<string, number> = {};
+    for (const k of ['r', 'rte', 'rwd', 'rka']) if (typeof o[k] === 'number') e[k] = o[k] as number;
+    return Object.keys(e).length > 0 ? e : undefined;
+  };
+
+  evbOptions(
+    program
+      .command('nnve')
+      .description('run the external NVE (VDP bridge) daemon')
+      .option('--port <ifname...>', 'an nNVE port (repeatable)')
+      .option('--vlan-pool <ranges>', 'local tags to assign, e.g. 100-3999')
+      .option('--state-dir <dir>', 'where state is kept')
+      .option('--api <host:port>', 'HTTP API address')
+      .option('--profile <profile>', '802.1Qbg or splitnve')
+      .option('--config <file>', 'JSON configuration file'),
+  ).action(async (o: Record<string, unknown>) => {
+    const { loadNnveConfig } = await import('../nnve/config.js');
+    const { NnveDaemon } = await import('../nnve/daemon.js');
+    const flags = {
+      ...(o.config ? { config: o.config as string } : {}),
+      ...(o.port ? { port: o.port as string[] } : {}),
+      ...(o.vlanPool ? { vlanPool: o.vlanPool as string } : {}),
+      ...(o.stateDir ? { stateDir: o.stateDir as string } : {}),
+      ...(o.api ? { api: o.api as string } : {}),
+      ...(o.profile ? { profile: o.profile as string } : {}),
+      ...(o.logLevel ? { logLevel: o.logLevel as string } : {}),
+      ...(evbFlags(o) ? { evb: evbFlags(o)! } : {}),
+    };
+    const d = await runDaemon('nnve', () => NnveDaemon.start(loadNnveConfig(flags)));
+    process.on('SIGHUP', () => {
+      try {
+        d.reload(loadNnveConfig(flags));
+      } catch (e) {
+        d.log.error(
+          { event: 'config.invalid', err: (e as Error).message },
+          `reload refused: ${(e as Error).message}`,
+        );
+      }
+    });
+  });
+
+  evbOptions(
+    program
+      .command('tnve')
+      .description('run the hypervisor agent (VDP station)')
+      .option('--uplink <ifname[@peer_mac]...>', 'an uplink towards an nNVE (repeatable)')
+      .option('--state-dir <dir>', 'where state is kept')
+      .option('--api <host:port>', 'HTTP API address')
+      .option('--profile <profile>', '802.1Qbg or splitnve')
+      .option('--config <file>', 'JSON configuration file'),
+  ).action(async (o: Record<string, unknown>) => {
+    const { loadTnveConfig } = await import('../tnve/config.js');
+    const { TnveDaemon } = await import('../tnve/daemon.js');
+    const flags = {
+      ...(o.config ? { config: o.config as string } : {}),
+      ...(o.uplink ? { uplink: o.uplink as string[] } : {}),
+      ...(o.stateDir ? { stateDir: o.stateDir as string } : {}),
+      ...(o.api ? { api: o.api as string } : {}),
+      ...(o.profile ? { profile: o.profile as string } : {}),
+      ...(o.logLevel ? { logLevel: o.logLevel as string } : {}),
+      ...(evbFlags(o) ? { evb: evbFlags(o)! } : {}),
+    };
+    const d = await runDaemon('tnve', () => TnveDaemon.start(loadTnveConfig(flags)));
+    process.on('SIGHUP', () => {
+      try {
+        d.reload(loadTnveConfig(flags));
+      } catch (e) {
+        d.log.error(
+          { event: 'config.invalid', err: (e as Error).message },
+          `reload refused: ${(e as Error).message}`,
+        );
+      }
+    });
+  });
+
+  const ctl = program
+    .command('ctl')
+    .description('see and change the state of a running daemon')
+    .option('--api <host:port>', 'the daemon API', '127.0.0.1:8740')
+    .option('--json', 'JSON instead of tables');
+  for (const what of ['stations', 'vsis', 'vaps', 'stats', 'peers', 'ports', 'uplinks', 'health']) {
+    ctl
+      .command(what)
+      .description(`show ${what}`)
+      .action(async () => {
+        const o = ctl.opts<{ api: string; json?: boolean }>();
+        await ctlRun(async () => {
+          const data = await ctlFetch(o.api, `/v1/${what}`);
+          console.log(o.json ? JSON.stringify(data, null, 2) : renderTable(what, data));
+        });
+      });
+  }
+  ctl
+    .command('deassociate')
+    .description('de-associate one VSI, all VSIs of a VN, or every VSI of a station (nNVE)')
+    .requiredOption('--port <port>', 'nNVE port')
+    .requiredOption('--station <mac>', 'station MAC')
+    .option('--vsi <id>', 'VSI id')
+    .option('--vni <n>', 'every VSI of this VN', intArg)
+    .action(async (a: { port: string; station: string; vsi?: string; vni?: number }) => {
+      const o = ctl.opts<{ api: string; json?: boolean }>();
+      await ctlRun(async () => {
+        const r = await ctlFetch(o.api, '/v1/deassociate', a);
+        console.log(o.json ? JSON.stringify(r) : renderTable('result', r));
+      });
+    });
+  ctl
+    .command('deactivate')
+    .description('deactivate an Activated VSI (nNVE; splitnve profile, else de-associates)')
+    .requiredOption('--port <port>', 'nNVE port')
+    .requiredOption('--station <mac>', 'station MAC')
+    .requiredOption('--vsi <id>', 'VSI id')
+    .action(async (a: { port: string; station: string; vsi: string }) => {
+      const o = ctl.opts<{ api: string; json?: boolean }>();
+      await ctlRun(async () => {
+        const r = await ctlFetch(o.api, '/v1/deactivate', a);
+        console.log(o.json ? JSON.stringify(r) : renderTable('result', r));
+      });
+    });
+
   return program;
+}
+
+async function ctlRun(fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    console.error(`splitnve ctl: ${(e as Error).message}`);
+    process.exitCode = 1;
+  }
+}
+
+/** Starts a daemon; SIGTERM/SIGINT stop it cleanly; a start failure exits 1 with the reason. */
+async function runDaemon<D extends { stop(): Promise<void> }>(
+  name: string,
+  start: () => Promise<D>,
+): Promise<D> {
+  let d: D;
+  try {
+    d = await start();
+  } catch (e) {
+    console.error(`splitnve ${name}: ${(e as Error).message}`);
+    process.exit(1);
+  }
+  let stopping = false;
+  const stop = (sig: string): void => {
+    if (stopping) return;
+    stopping = true;
+    void d.stop().then(
+      () => process.exit(0),
+      (e: Error) => {
+        console.error(`splitnve ${name}: stop after ${sig} failed: ${e.message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  return d;
 }
 
 await buildProgram().parseAsync(process.argv);

@@ -109,7 +109,7 @@ export interface RememberedBridge {
 }
 
 export type StationNodeOutput =
-  | { readonly type: 'transmit'; readonly uplink: string; readonly frame: Uint8Array }
+  | { readonly type: 'transmit'; readonly port: string; readonly frame: Uint8Array }
   | { readonly type: 'event'; readonly event: StationNodeEvent };
 
 interface Uplink {
@@ -427,7 +427,7 @@ export class StationNode {
       switch (o.type) {
         case 'transmit':
           this.stats.framesOut++;
-          out.push({ type: 'transmit', uplink: name, frame: o.frame });
+          out.push({ type: 'transmit', port: name, frame: o.frame });
           break;
         case 'peer-up':
           if (u.bridge === undefined) u.bridge = o.peer;
@@ -493,7 +493,7 @@ export class StationNode {
           this.stats.framesOut++;
           out.push({
             type: 'transmit',
-            uplink: u.cfg.name,
+            port: u.cfg.name,
             frame: encodeEthernet(
               { destination: u.destination, source: u.mac, ethertype: ETHERTYPE_ECP },
               o.pdu,

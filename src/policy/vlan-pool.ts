@@ -145,6 +145,33 @@ export class VlanPoolPolicy implements BridgePolicy {
     return { accept: true, entries };
   }
 
+  /**
+   * Re-registers a VSI reloaded after a restart with the VIDs it had, so that tags never
+   * change across restarts. Returns false when its VIDs conflict with what is registered.
+   */
+  restore(port: string, station: string, vsi: BridgeVsi): boolean {
+    const segment = this.segmentOf(port);
+    const seg = this.bySegment.get(segment) ?? new Map<number, number>();
+    const used = this.used.get(segment) ?? new Map<number, number>();
+    const held = new Set<string>();
+    for (const e of vsi.entries) {
+      if (e.groupId === undefined || e.vid === 0) continue;
+      const have = seg.get(e.groupId);
+      const owner = used.get(e.vid);
+      if ((have !== undefined && have !== e.vid) || (owner !== undefined && owner !== e.groupId))
+        return false;
+      seg.set(e.groupId, e.vid);
+      used.set(e.vid, e.groupId);
+      held.add(`${segment}|${e.groupId}`);
+    }
+    this.bySegment.set(segment, seg);
+    this.used.set(segment, used);
+    const hk = `${port}|${station}|${vsi.key}`;
+    for (const r of held) this.refs.set(r, (this.refs.get(r) ?? 0) + 1);
+    if (held.size > 0) this.held.set(hk, held);
+    return true;
+  }
+
   released(port: string, station: string, vsi: BridgeVsi): void {
     const hk = `${port}|${station}|${vsi.key}`;
     for (const r of this.held.get(hk) ?? []) this.unref(r);

@@ -4,9 +4,7 @@ import { StationNode, type StationNodeOutput } from '../node/station-node.js';
 import type { SimNode, SimOutput } from './fabric.js';
 
 function fromStation(outs: readonly StationNodeOutput[]): SimOutput[] {
-  return outs.map((o) =>
-    o.type === 'transmit' ? { type: 'transmit', port: o.uplink, frame: o.frame } : o,
-  );
+  return outs as SimOutput[];
 }
 
 function fromBridge(outs: readonly BridgeNodeOutput[]): SimOutput[] {

@@ -73,7 +73,10 @@ test('receiver: every request is ACKed; the same sequence again is a duplicate, 
   e.receive(req(40), 0, out);
   assert.equal(out.length, 2);
   assert.equal(out[0]!.type, 'transmit');
-  assert.deepEqual(decodeEcp((out[0] as { pdu: Uint8Array }).pdu).ok && (out[0] as { ack: boolean }).ack, true);
+  assert.deepEqual(
+    decodeEcp((out[0] as { pdu: Uint8Array }).pdu).ok && (out[0] as { ack: boolean }).ack,
+    true,
+  );
   assert.equal(seqOf(out[0]!), 40);
   assert.deepEqual(out[1], { type: 'deliver', ulpdu: Uint8Array.of(1, 2, 3), sequence: 40 });
   const o2: EcpOutput<string>[] = [];
@@ -120,7 +123,11 @@ test('minimum gap between transmissions (lldpad needs >= 5 ms)', () => {
   e.send(Uint8Array.of(), 'b', 5000, out);
   assert.equal(e.deadline(), 10000);
   e.timeout(5000 + 2560, out);
-  assert.equal(out.filter((o) => o.type === 'transmit').length, 2, 'no retransmission inside the gap');
+  assert.equal(
+    out.filter((o) => o.type === 'transmit').length,
+    2,
+    'no retransmission inside the gap',
+  );
   e.timeout(10000, out);
   assert.equal(out.filter((o) => o.type === 'transmit').length, 3);
 });

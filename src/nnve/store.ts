@@ -1,0 +1,110 @@
+/**
+ * nNVE state in SQLite (better-sqlite3 12): every TSI with its state and assigned VIDs, and
+ * what was negotiated with every station. Each protocol step's changes are committed in one
+ * transaction before the step's frames are sent (WAL, synchronous=NORMAL: a killed process
+ * loses nothing it committed).
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BridgeNodeEvent, RememberedStation } from '../node/bridge-node.js';
+import type { BridgeVsi } from '../vdp/bridge.js';
+import { fromHex, toHex } from '../wire/bytes.js';
+
+interface VsiRow {
+  port: string;
+  station: string;
+  key: string;
+  state: string;
+  vsi: string;
+}
+
+function vsiToJson(v: BridgeVsi): string {
+  return JSON.stringify({
+    key: v.key,
+    vsiId: v.vsiId,
+    managerId: toHex(v.managerId),
+    typeId: v.typeId,
+    typeVersion: v.typeVersion,
+    idFormat: v.idFormat,
+    id: toHex(v.id),
+    filterFormat: v.filterFormat,
+    entries: v.entries,
+    state: v.state,
+    hints: v.hints,
+  });
+}
+
+function vsiFromJson(text: string): BridgeVsi {
+  const o = JSON.parse(text) as Omit<BridgeVsi, 'managerId' | 'id' | 'orgTlvs' | 'since'> & {
+    managerId: string;
+    id: string;
+  };
+  return { ...o, managerId: fromHex(o.managerId)!, id: fromHex(o.id)!, orgTlvs: [], since: 0 };
+}
+
+export class NnveStore {
+  private readonly db: Database.Database;
+  private readonly upsertTsi: Database.Statement;
+  private readonly deleteTsi: Database.Statement;
+  private readonly upsertStation: Database.Statement;
+
+  constructor(stateDir: string) {
+    mkdirSync(stateDir, { recursive: true });
+    this.db = new Database(join(stateDir, 'nnve.sqlite'));
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS tsi (
+        port TEXT NOT NULL, station TEXT NOT NULL, key TEXT NOT NULL,
+        state TEXT NOT NULL, vsi TEXT NOT NULL, updated INTEGER NOT NULL,
+        PRIMARY KEY (port, station, key));
+      CREATE TABLE IF NOT EXISTS station (
+        port TEXT NOT NULL, station TEXT NOT NULL, info TEXT NOT NULL,
+        PRIMARY KEY (port, station));
+    `);
+    this.upsertTsi = this.db.prepare(
+      'INSERT INTO tsi (port, station, key, state, vsi, updated) VALUES (?, ?, ?, ?, ?, ?) ' +
+        'ON CONFLICT (port, station, key) DO UPDATE SET state = excluded.state, vsi = excluded.vsi, updated = excluded.updated',
+    );
+    this.deleteTsi = this.db.prepare('DELETE FROM tsi WHERE port = ? AND station = ? AND key = ?');
+    this.upsertStation = this.db.prepare(
+      'INSERT INTO station (port, station, info) VALUES (?, ?, ?) ON CONFLICT (port, station) DO UPDATE SET info = excluded.info',
+    );
+  }
+
+  loadTsis(): { port: string; station: string; vsi: BridgeVsi }[] {
+    const rows = this.db
+      .prepare('SELECT port, station, key, state, vsi FROM tsi')
+      .all() as VsiRow[];
+    return rows.map((r) => ({ port: r.port, station: r.station, vsi: vsiFromJson(r.vsi) }));
+  }
+
+  loadStations(): RememberedStation[] {
+    const rows = this.db.prepare('SELECT info FROM station').all() as { info: string }[];
+    return rows.map((r) => JSON.parse(r.info) as RememberedStation);
+  }
+
+  /** Commits the state changes of one protocol step. */
+  apply(events: readonly BridgeNodeEvent[], stations: () => RememberedStation[]): void {
+    let stationsChanged = false;
+    const tx = this.db.transaction(() => {
+      for (const e of events) {
+        if (e.type === 'tsi') {
+          if (e.to === 'init') this.deleteTsi.run(e.port, e.station, e.key);
+          else this.upsertTsi.run(e.port, e.station, e.key, e.to, vsiToJson(e.vsi), Date.now());
+        } else if (e.type === 'negotiated') {
+          stationsChanged = true;
+        }
+      }
+      if (stationsChanged) {
+        for (const s of stations()) this.upsertStation.run(s.port, s.station, JSON.stringify(s));
+      }
+    });
+    tx();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,92 @@
+/** tNVE agent configuration: a JSON file (--config) and command-line flags, validated by zod. */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { isMac } from '../wire/bytes.js';
+import { EvbSettingsSchema } from '../nnve/config.js';
+
+const mac = z.string().refine(isMac, 'not a MAC address');
+
+export const UplinkSchema = z
+  .object({
+    name: z.string().min(1).max(15),
+    mac: mac.optional(),
+    /** The nNVE's unicast MAC, or a group address bridges forward (default: direct link). */
+    peer: mac.optional(),
+    evb: EvbSettingsSchema.optional(),
+    groupAddresses: z.array(mac).optional(),
+    ecpMinGapUs: z.number().int().min(0).max(1_000_000).optional(),
+    maxTlvsPerPdu: z.number().int().min(1).max(100).optional(),
+  })
+  .strict();
+
+export const TnveConfigSchema = z
+  .object({
+    uplinks: z.array(UplinkSchema).min(1, 'at least one --uplink'),
+    stateDir: z.string().min(1),
+    api: z.string().default('127.0.0.1:8741'),
+    profile: z.enum(['802.1Qbg', 'splitnve']).default('802.1Qbg'),
+    evb: EvbSettingsSchema.optional(),
+    /** How long an API call waits for the nNVE's answer before it fails. */
+    requestTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+    /** Attempts per VDP request (each with ECP's own retransmissions). */
+    maxAttempts: z.number().int().min(1).max(100).default(3),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  })
+  .strict();
+
+export type TnveConfig = z.output<typeof TnveConfigSchema>;
+export type UplinkSettings = z.output<typeof UplinkSchema>;
+
+export interface TnveFlags {
+  config?: string;
+  uplink?: string[];
+  stateDir?: string;
+  api?: string;
+  profile?: string;
+  logLevel?: string;
+  evb?: Record<string, number>;
+}
+
+/** `IFNAME[@PEER_MAC]` */
+export function parseUplinkArg(text: string): { name: string; peer?: string } {
+  const [name, peer] = text.split('@');
+  if (!name) throw new Error(`--uplink: expected IFNAME[@PEER_MAC], got ${JSON.stringify(text)}`);
+  return peer ? { name, peer } : { name };
+}
+
+export function loadTnveConfig(flags: TnveFlags): TnveConfig {
+  let file: Record<string, unknown> = {};
+  if (flags.config) {
+    let text: string;
+    try {
+      text = readFileSync(flags.config, 'utf8');
+    } catch (e) {
+      throw new Error(`config ${flags.config}: ${(e as Error).message}`);
+    }
+    try {
+      file = JSON.parse(text) as Record<string, unknown>;
+    } catch (e) {
+      throw new Error(`config ${flags.config}: not valid JSON: ${(e as Error).message}`);
+    }
+  }
+  const merged: Record<string, unknown> = { ...file };
+  if (flags.uplink && flags.uplink.length > 0) {
+    const fileUplinks = (Array.isArray(file.uplinks) ? file.uplinks : []) as { name: string }[];
+    merged.uplinks = flags.uplink.map((u) => {
+      const a = parseUplinkArg(u);
+      return { ...(fileUplinks.find((x) => x.name === a.name) ?? {}), ...a };
+    });
+  }
+  if (flags.stateDir !== undefined) merged.stateDir = flags.stateDir;
+  if (flags.api !== undefined) merged.api = flags.api;
+  if (flags.profile !== undefined) merged.profile = flags.profile;
+  if (flags.logLevel !== undefined) merged.logLevel = flags.logLevel;
+  if (flags.evb) merged.evb = { ...((file.evb as object) ?? {}), ...flags.evb };
+  const r = TnveConfigSchema.safeParse(merged);
+  if (!r.success) {
+    throw new Error(
+      `invalid configuration: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+    );
+  }
+  return r.data;
+}
