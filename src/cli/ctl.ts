@@ -20,6 +20,7 @@ export async function ctlFetch(api: string, path: string, body?: unknown): Promi
   } catch (e) {
     throw new Error(
       `cannot reach the daemon at ${api}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`,
+      { cause: e },
     );
   }
   const text = await res.text();

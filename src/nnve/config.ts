@@ -84,12 +84,14 @@ export function loadNnveConfig(flags: NnveFlags): NnveConfig {
     try {
       text = readFileSync(flags.config, 'utf8');
     } catch (e) {
-      throw new Error(`config ${flags.config}: ${(e as Error).message}`);
+      throw new Error(`config ${flags.config}: ${(e as Error).message}`, { cause: e });
     }
     try {
       file = JSON.parse(text) as Record<string, unknown>;
     } catch (e) {
-      throw new Error(`config ${flags.config}: not valid JSON: ${(e as Error).message}`);
+      throw new Error(`config ${flags.config}: not valid JSON: ${(e as Error).message}`, {
+        cause: e,
+      });
     }
   }
   const merged: Record<string, unknown> = { ...file };
