@@ -322,7 +322,11 @@ export function decodeVdp(
   let off = 0;
   let end = false;
   while (off < b.length) {
-    if (b.length - off < 2) return fail('vdp.tlv', base + off, 'truncated TLV header');
+    if (b.length - off < 2) {
+      // A single zero octet after the last TLV is padding (a frame padded to an odd length).
+      if (b[off] === 0) break;
+      return fail('vdp.tlv', base + off, 'truncated TLV header');
+    }
     const hdr = readU16(b, off);
     const type = hdr >> 9;
     const len = hdr & 0x1ff;
