@@ -362,7 +362,7 @@ export function parseVectorText(file: string, text: string): VectorFrame[] {
         entries: [],
       };
       cur.vdp.push(tlv);
-    } else if ((m = RE.vdpExact.exec(l))) {
+    } else if (RE.vdpExact.test(l)) {
       cur.vdpEndsExactly = true;
       tlv = undefined;
     } else if ((m = RE.evbTlv.exec(l))) {
