@@ -60,6 +60,7 @@ import {
 } from './arb.js';
 
 const RUNS = 500;
+fc.configureGlobal({ includeErrorInReport: true });
 
 /** encodeVdp then decodeVdp; the TLVs come back in order, then End, at the right offsets. */
 function vdpRoundTrip(cases: readonly Case<VdpTlv>[], opts = DEFAULT_WIRE_OPTIONS): void {
