@@ -115,13 +115,14 @@ export function parseIpv6(text: string): Uint8Array | null {
   if (!/^[0-9a-f:.]+$/.test(t)) return null;
   const halves = t.split('::');
   if (halves.length > 2) return null;
-  const parseGroups = (s: string): number[] | null => {
+  // A dotted IPv4 part may only end the address (the last 32 bits), never precede '::'.
+  const parseGroups = (s: string, lastOfAddress: boolean): number[] | null => {
     if (s === '') return [];
     const out: number[] = [];
     const parts = s.split(':');
     for (let i = 0; i < parts.length; i++) {
       const p = parts[i]!;
-      if (i === parts.length - 1 && p.includes('.')) {
+      if (lastOfAddress && i === parts.length - 1 && p.includes('.')) {
         const v4 = parseIpv4(p);
         if (!v4) return null;
         out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
@@ -132,8 +133,8 @@ export function parseIpv6(text: string): Uint8Array | null {
     }
     return out;
   };
-  const head = parseGroups(halves[0]!);
-  const tail = halves.length === 2 ? parseGroups(halves[1]!) : [];
+  const head = parseGroups(halves[0]!, halves.length === 1);
+  const tail = halves.length === 2 ? parseGroups(halves[1]!, true) : [];
   if (!head || !tail) return null;
   let groups: number[];
   if (halves.length === 2) {

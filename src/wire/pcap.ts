@@ -89,6 +89,13 @@ function readPcapng(file: Uint8Array, dv: DataView): Decoded<CaptureRecord[]> {
       }
       ifaces.push({ linktype, tsDiv });
     } else if (type === 6) {
+      // 28 octets of fixed fields before the data and the trailing 4-octet length after it.
+      if (len < 32)
+        return fail(
+          'pcapng.blockLength',
+          off + 4,
+          `enhanced packet block length ${len} is under 32`,
+        );
       const ifid = dv.getUint32(off + 8, le);
       const hi = dv.getUint32(off + 12, le);
       const lo = dv.getUint32(off + 16, le);
@@ -96,7 +103,7 @@ function readPcapng(file: Uint8Array, dv: DataView): Decoded<CaptureRecord[]> {
       const orig = dv.getUint32(off + 24, le);
       const iface = ifaces[ifid];
       if (!iface) return fail('pcapng.interfaceId', off + 8, `unknown interface ${ifid}`);
-      if (28 + cap > len)
+      if (28 + cap + 4 > len)
         return fail('pcapng.capturedLength', off + 20, 'packet runs past its block');
       out.push({
         time: (hi * 2 ** 32 + lo) / iface.tsDiv,

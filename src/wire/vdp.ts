@@ -322,7 +322,11 @@ export function decodeVdp(
   let off = 0;
   let end = false;
   while (off < b.length) {
-    if (b.length - off < 2) return fail('vdp.tlv', base + off, 'truncated TLV header');
+    if (b.length - off < 2) {
+      // A single zero octet after the last TLV is padding (a frame padded to an odd length).
+      if (b[off] === 0) break;
+      return fail('vdp.tlv', base + off, 'truncated TLV header');
+    }
     const hdr = readU16(b, off);
     const type = hdr >> 9;
     const len = hdr & 0x1ff;
@@ -362,6 +366,7 @@ export function decodeVdp(
 // Encoding
 
 function header(w: ByteWriter, type: number, len: number): void {
+  checkInt('vdp tlv type', type, 0, 127);
   if (len > VDP_TLV_MAX_LEN)
     throw new EncodeError('vdp tlv length', `${len} exceeds ${VDP_TLV_MAX_LEN}`);
   w.u16((type << 9) | len);
@@ -407,6 +412,8 @@ export function encodeCiscoVmName(w: ByteWriter, t: Omit<CiscoVmNameTlv, 'kind'>
   const name = new TextEncoder().encode(t.vmName);
   if (t.vsiId.length !== 16 || t.vmId.length !== 16)
     throw new EncodeError('cisco.vmName', 'ids are 16 octets');
+  checkInt('cisco.vmName.vsiIdFormat', t.vsiIdFormat, 0, 255);
+  checkInt('cisco.vmName.vmIdFormat', t.vmIdFormat, 0, 255);
   header(w, VDP_TLV_ORG, 3 + 35 + name.length);
   w.u24(CISCO_OUI).u8(CISCO_SUBTYPE_VM_NAME).u8(t.vsiIdFormat).bytes(t.vsiId);
   w.u8(t.vmIdFormat).bytes(t.vmId).bytes(name);
@@ -418,6 +425,10 @@ export function encodeCiscoL3Addr(
   addr: Uint8Array,
 ): void {
   if (t.vsiId.length !== 16) throw new EncodeError('cisco.l3Addr', 'VSI id is 16 octets');
+  checkInt('cisco.l3Addr.vsiIdFormat', t.vsiIdFormat, 0, 255);
+  checkInt('cisco.l3Addr.afi', t.afi, 1, 2);
+  if (addr.length !== (t.afi === 1 ? 4 : 16))
+    throw new EncodeError('cisco.l3Addr.address', `${addr.length} octets for AFI ${t.afi}`);
   header(w, VDP_TLV_ORG, 3 + 20 + addr.length);
   w.u24(CISCO_OUI)
     .u8(CISCO_SUBTYPE_L3_ADDR)
@@ -442,6 +453,7 @@ export function encodeAuth(
 
 export function encodeOrg(w: ByteWriter, t: Omit<OrgTlv, 'kind'>): void {
   checkInt('org.oui', t.oui, 0, 0xffffff);
+  if (t.subtype !== undefined) checkInt('org.subtype', t.subtype, 0, 255);
   const len = 3 + (t.subtype === undefined ? 0 : 1) + t.data.length;
   header(w, VDP_TLV_ORG, len);
   w.u24(t.oui);
