@@ -453,18 +453,17 @@ export class EtcdNva implements Nva {
       lease.on('lost', (err) => this.onLeaseLost(lease, err));
       try {
         const id = await lease.grant();
-        const res = await client
-          .put(this.nveKey(me.id))
-          .value(JSON.stringify({ id: me.id, vtep: me.vtep }))
-          .lease(id)
-          .exec();
+        const raw = JSON.stringify({ id: me.id, vtep: me.vtep });
+        const res = await client.put(this.nveKey(me.id)).value(raw).lease(id).exec();
         if (this.closed) {
           await lease.revoke().catch(() => undefined);
           return;
         }
+        // Lost between grant and now? Its 'lost' event was ignored (not current yet): go again.
+        if (lease.revoked()) throw new Error(`lease ${id} was lost while registering`);
         this.lease = lease;
         this.leaseIdValue = id;
-        this.nveMirror?.apply(me.id, JSON.stringify(me), BigInt(res.header.revision));
+        this.nveMirror?.apply(me.id, raw, BigInt(res.header.revision));
         this.log?.info({ nve: me.id, lease: id, ttl: this.ttlSec }, 'nva: registered in etcd');
         const waiters = this.leaseWaiters;
         this.leaseWaiters = [];
@@ -583,7 +582,10 @@ export class EtcdNva implements Nva {
         .then(client.delete().key(this.vnKey(vni)), client.delete().prefix(this.mapPrefix(vni)))
         .commit(),
     );
-    this.vnMirror?.apply(String(vni), undefined, BigInt(res.header.revision));
+    const rev = BigInt(res.header.revision);
+    this.vnMirror?.apply(String(vni), undefined, rev);
+    const m = this.mapMirrors.get(vni);
+    if (m) for (const suffix of [...m.items.keys()]) m.apply(suffix, undefined, rev);
   }
 
   private onVnChange(vni: number, v: VnInfo | undefined): void {

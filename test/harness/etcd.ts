@@ -29,12 +29,13 @@ export interface EtcdMember {
 }
 
 const live = new Set<ChildProcess>();
+const roots = new Set<string>();
 let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   // Never leave an etcd behind, even when a test throws or the runner kills us.
-  process.on('exit', () => {
+  const killAll = (): void => {
     for (const p of live) {
       try {
         if (p.pid) process.kill(p.pid, 'SIGKILL');
@@ -42,7 +43,15 @@ function installExitHook(): void {
         /* already gone */
       }
     }
-  });
+    for (const r of roots) rmSync(r, { recursive: true, force: true });
+  };
+  process.on('exit', killAll);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      killAll();
+      process.kill(process.pid, sig); // our handler is gone now: die as the signal says
+    });
+  }
 }
 
 function portFree(port: number): Promise<boolean> {
@@ -115,6 +124,7 @@ export class EtcdCluster {
     const root = `/tmp/splitnve-etcd-${process.pid}-${clusterCounter++}`;
     rmSync(root, { recursive: true, force: true });
     mkdirSync(root, { recursive: true });
+    roots.add(root);
     const c = new EtcdCluster(root, base, opts.size ?? 3);
     try {
       for (const m of c.members) c.spawnMember(m);
@@ -257,6 +267,7 @@ export class EtcdCluster {
   async stop(): Promise<void> {
     await Promise.all(this.members.map((m) => this.kill(m, 'SIGKILL')));
     rmSync(this.root, { recursive: true, force: true });
+    roots.delete(this.root);
   }
 }
 

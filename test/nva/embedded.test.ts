@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { EmbeddedNva } from '../../src/nva/embedded.js';
 import { NvaError } from '../../src/nva/common.js';
+import { createNva } from '../../src/nva/index.js';
 import type { NvaEntry, NvaEvent } from '../../src/nva/nva.js';
 
 const A = { id: 'nve-a', vtep: '198.18.0.1' };
@@ -37,7 +38,7 @@ async function until(what: string, cond: () => boolean, timeoutMs = 3000): Promi
 }
 
 test('single node: this NVE is the only live one; nve-up at start', async (t) => {
-  const nva = new EmbeddedNva({ path: ':memory:' });
+  const nva = createNva({ driver: 'embedded', path: ':memory:' });
   t.after(() => nva.close());
   const ev = record(nva);
   await nva.start(A);
