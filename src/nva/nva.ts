@@ -91,7 +91,7 @@ export interface Nva {
    * restart this starts empty and the old ones expire with the old lease.
    */
   ownEntries(): readonly NvaEntry[];
-  /** Entries of other live NVEs in a VN (cached). */
+  /** Entries of other live NVEs in a watched VN (cached; empty for a VN not watched). */
   remoteEntries(vni: number): readonly NvaEntry[];
   /** Live NVEs (cached). */
   nves(): readonly NveInfo[];
