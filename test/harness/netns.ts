@@ -18,6 +18,7 @@
  * So lldpad's EVB/ECP/VDP traffic crosses a Linux bridge without any mask; a station port
  * marked `isolated` only talks to non-isolated ports (the nNVE port), never to other stations.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,6 +59,21 @@ export interface SwitchInfo {
 
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 let labSeq = 0;
+const openLabs = new Set<Lab>();
+let exitHookInstalled = false;
+
+/**
+ * If the test process exits without closing a lab (uncaught exception, EPIPE, process.exit), the
+ * 'exit' hook removes its namespaces and root-namespace links synchronously. Its processes are
+ * SIGKILLed by proc.ts's own 'exit' hook (they are tracked there too).
+ */
+function installLabExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const lab of openLabs) lab.closeSyncOnExit();
+  });
+}
 
 export function checkIfName(name: string): string {
   if (name.length === 0 || name.length > MAX_IFNAME || /[\s/:]/.test(name)) {
@@ -95,6 +111,20 @@ export class Lab {
     }
     this.id = `${prefix}${process.pid.toString(36)}${(labSeq++).toString(36)}`;
     this.dir = mkdtempSync(join(tmpdir(), `${this.id}-`));
+    openLabs.add(this);
+    installLabExitHook();
+  }
+
+  /** Last-resort cleanup from the process 'exit' hook: synchronous, best effort, quiet. */
+  closeSyncOnExit(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    openLabs.delete(this);
+    for (const p of this.#procs) p.signal('SIGKILL');
+    const quiet = { stdio: 'ignore' as const, timeout: 5000 };
+    for (const link of this.#rootLinks) spawnSync('ip', ['link', 'del', link], quiet);
+    for (const ns of [...this.#namespaces].reverse()) spawnSync('ip', ['netns', 'del', ns], quiet);
+    if (process.env.SPLITNVE_KEEP_LAB !== '1') rmSync(this.dir, { recursive: true, force: true });
   }
 
   /** A new, empty lab. Call `close()` when done (e.g. in `t.after` / `after`). */
@@ -227,6 +257,7 @@ export class Lab {
   async close(graceMs = 3000): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    openLabs.delete(this);
     const errors: string[] = [];
     const attempt = async (what: string, fn: () => Promise<unknown> | unknown): Promise<void> => {
       try {
