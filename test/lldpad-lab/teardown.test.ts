@@ -54,6 +54,17 @@ test('close() stops lldpad by PID, removes the namespaces, leaves the root /dev/
     assert.equal(existsSync('/dev/shm/lldpad.state'), rootState, 'root /dev/shm untouched');
     assert.deepEqual(await listNetns(lab.id), [lab.nsName('one')]);
 
+    // What lldptool accepts: exponents 0..31, retries 0..7 (the harness checks the same ranges).
+    await d.setEvb({ retries: 0, rte: 0, rwd: 0, rka: 0 });
+    assert.equal((await d.getEvbConfig())['vdprka'], '0');
+    await d.setEvb({ retries: 7, rte: 31, rwd: 31, rka: 31 });
+    assert.equal((await d.getEvbConfig())['ecprte'], '31');
+    for (const bad of ['vdprka=32', 'ecprte=32', 'vdprwd=32', 'ecpretries=8']) {
+      const r = await d.lldptoolRaw(['-T', '-i', 'v0', '-g', 'ncb', '-V', 'evb', '-c', bad]);
+      assert.notEqual(r.code, 0, `lldptool must refuse ${bad}: ${r.stdout}`);
+    }
+    assert.equal((await d.getEvbConfig())['vdprka'], '31');
+
     await lab.close();
     assert.equal(d.proc.running, false);
     assert.ok(d.proc.exitInfo, 'exit seen by the harness');
