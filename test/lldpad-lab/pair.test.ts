@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   Lldpad,
   evbTimerMs,
+  startLldpadPair,
   waitEvbNegotiated,
   type EvbParams,
   type VsiSpec,
@@ -42,16 +43,12 @@ describe('lldpad station <-> lldpad bridge over a veth pair', () => {
 
   before(async () => {
     lab = Lab.create('snl');
-    const stNs = await lab.addNetns('st');
-    const brNs = await lab.addNetns('br');
-    await lab.addVeth(
-      { netns: stNs, name: 'vst0', mac: '02:00:00:00:aa:01' },
-      { netns: brNs, name: 'vbr0', mac: '02:00:00:00:bb:01' },
-    );
-    [station, bridge] = await Promise.all([
-      Lldpad.start(lab, { netns: stNs, ifname: 'vst0', role: 'station', evb: STATION_EVB }),
-      Lldpad.start(lab, { netns: brNs, ifname: 'vbr0', role: 'bridge', evb: BRIDGE_EVB }),
-    ]);
+    // Namespaces <id>-st / <id>-br, veth vst0 02:00:00:00:aa:01 <-> vbr0 02:00:00:00:bb:01.
+    ({ station, bridge } = await startLldpadPair(lab, {
+      stationEvb: STATION_EVB,
+      bridgeEvb: BRIDGE_EVB,
+      waitNegotiated: false,
+    }));
   });
 
   after(async () => {
