@@ -25,12 +25,9 @@ export interface SpawnOptions {
   readonly args?: readonly string[];
   /** Run inside this network namespace (`ip netns exec NS cmd args...`). */
   readonly netns?: string;
-  /** stdout and stderr are appended to this file (ignored with `pipe`). */
+  /** stdout and stderr are appended to this file (only stderr with `pipe`). */
   readonly logFile: string;
-  /**
-   * Give the process pipes instead of the log file: write to `stdin`, read `stdout` (stderr is
-   * merged into the log file if one is given, else discarded).
-   */
+  /** Give the process pipes for stdin and stdout (`stdin`, `stdout`); stderr goes to logFile. */
   readonly pipe?: boolean;
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
@@ -88,11 +85,12 @@ export class ManagedProcess {
       };
       this.#child.once('exit', (code, signal) => done({ code, signal }));
       this.#child.once('error', (err) => {
-        // Only a spawn failure leaves the process not running.
+        this.#spawnError = err;
+        // A spawn failure (no PID) means there is no process; other errors (e.g. a failed
+        // kill()) leave it running, and 'exit' will follow.
         if (this.#child.pid === undefined || this.#child.exitCode !== null) {
           done({ code: null, signal: null });
         }
-        this.#spawnError = err;
       });
     });
     tracked.add(this);
@@ -177,7 +175,7 @@ export class ManagedProcess {
           if (this.running) return undefined;
           const e = this.#exit ?? { code: this.#child.exitCode, signal: this.#child.signalCode };
           const why = this.#spawnError ? ` (${this.#spawnError.message})` : '';
-          return `${label} exited (code ${e.code}, signal ${e.signal})${why}`;
+          return `exited (code ${e.code}, signal ${e.signal})${why}`;
         },
       });
     } catch (err) {

@@ -54,6 +54,12 @@ test('close() stops lldpad by PID, removes the namespaces, leaves the root /dev/
     assert.equal(existsSync('/dev/shm/lldpad.state'), rootState, 'root /dev/shm untouched');
     assert.deepEqual(await listNetns(lab.id), [lab.nsName('one')]);
 
+    // A second lldpad in the same namespace exits at once; the error carries lldpad's reason.
+    await assert.rejects(
+      Lldpad.start(lab, { netns: ns, ifname: 'v1', role: 'bridge', readyTimeoutMs: 5000 }),
+      /exited \(code 1[\s\S]*another lldpad instance is running/,
+    );
+
     // What lldptool accepts: exponents 0..31, retries 0..7 (the harness checks the same ranges).
     await d.setEvb({ retries: 0, rte: 0, rwd: 0, rka: 0 });
     assert.equal((await d.getEvbConfig())['vdprka'], '0');
