@@ -117,7 +117,8 @@ export class Lab {
 
   /** Last-resort cleanup from the process 'exit' hook: synchronous, best effort, quiet. */
   closeSyncOnExit(): void {
-    if (this.#closed) return;
+    // Also runs when an async close() was interrupted: it deletes whatever is still recorded.
+    if (!openLabs.has(this)) return;
     this.#closed = true;
     openLabs.delete(this);
     for (const p of this.#procs) p.signal('SIGKILL');
@@ -254,10 +255,17 @@ export class Lab {
    * deletes its namespaces and root-namespace links, and removes its directory. Every step runs
    * even if an earlier one fails; the failures are reported together at the end. Idempotent.
    */
-  async close(graceMs = 3000): Promise<void> {
-    if (this.#closed) return;
+  close(graceMs = 3000): Promise<void> {
+    this.#closing ??= this.#close(graceMs);
+    return this.#closing;
+  }
+
+  #closing: Promise<void> | undefined;
+
+  async #close(graceMs: number): Promise<void> {
+    // The lab stays in openLabs until the end, so the exit hook still cleans up if the process
+    // dies half-way through; each link/namespace leaves the records once it has been deleted.
     this.#closed = true;
-    openLabs.delete(this);
     const errors: string[] = [];
     const attempt = async (what: string, fn: () => Promise<unknown> | unknown): Promise<void> => {
       try {
@@ -268,16 +276,21 @@ export class Lab {
     };
     await Promise.all(this.#procs.map((p) => attempt(`stop ${p.name}`, () => p.stop(graceMs))));
     for (const fn of this.#cleanups.reverse()) await attempt('onClose callback', fn);
-    for (const link of this.#rootLinks) {
+    for (const link of [...this.#rootLinks]) {
       await attempt(`delete link ${link}`, async () => {
         const r = await run('ip', ['link', 'del', link]);
         // Deleting one veth end also deletes its peer; a missing link is fine.
         if (r.code !== 0 && !/Cannot find device/i.test(r.stderr)) throw new Error(r.stderr.trim());
+        this.#rootLinks.splice(this.#rootLinks.indexOf(link), 1);
       });
     }
-    for (const ns of this.#namespaces.reverse()) {
-      await attempt(`delete netns ${ns}`, () => runOk('ip', ['netns', 'del', ns]));
+    for (const ns of [...this.#namespaces].reverse()) {
+      await attempt(`delete netns ${ns}`, async () => {
+        await runOk('ip', ['netns', 'del', ns]);
+        this.#namespaces.splice(this.#namespaces.indexOf(ns), 1);
+      });
     }
+    openLabs.delete(this);
     if (process.env.SPLITNVE_KEEP_LAB === '1') {
       process.stderr.write(`# lab ${this.id}: files kept in ${this.dir}\n`);
     } else {
@@ -288,7 +301,7 @@ export class Lab {
 
   /** Namespaces this lab created and has not yet deleted. */
   get namespaces(): readonly string[] {
-    return this.#closed ? [] : [...this.#namespaces];
+    return [...this.#namespaces];
   }
 }
 

@@ -136,12 +136,19 @@ test('stopAll() signals only the processes the harness started', async () => {
 
 const NETNS_JS = fileURLToPath(new URL('../harness/netns.js', import.meta.url));
 
+const ACTIONS = {
+  throw: "setTimeout(() => { throw new Error('boom'); }, 50);",
+  // Dies while an async close() is under way (processes being stopped, namespaces not yet gone).
+  'close-then-throw': "setTimeout(() => { void lab.close(); throw new Error('boom'); }, 50);",
+  wait: 'setInterval(() => {}, 1000);',
+};
+
 /**
  * Runs a child Node process that opens a lab with one namespace and a tracked `sleep` in it,
  * prints both, then either dies of an uncaught exception or waits (for our SIGTERM).
  */
 async function childWithLab(
-  action: 'throw' | 'wait',
+  action: 'throw' | 'close-then-throw' | 'wait',
 ): Promise<{ sleepPid: number; ns: string; child: ReturnType<typeof spawn> }> {
   const script = `
     import { Lab } from ${JSON.stringify(NETNS_JS)};
@@ -149,7 +156,7 @@ async function childWithLab(
     const ns = await lab.addNetns('orphan');
     const p = lab.spawn({ name: 'sleep', cmd: 'sleep', args: ['30'], netns: ns });
     console.log(JSON.stringify({ pid: p.pid, ns }));
-    ${action === 'throw' ? "setTimeout(() => { throw new Error('boom'); }, 50);" : 'setInterval(() => {}, 1000);'}
+    ${ACTIONS[action]}
   `;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -174,6 +181,14 @@ async function childWithLab(
 test('a test process that dies of an uncaught exception leaves no process or namespace', async () => {
   const { sleepPid, ns, child } = await childWithLab('throw');
   assert.ok(alive(sleepPid));
+  const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+  assert.equal(code, 1);
+  await waitUntil(`sleep ${sleepPid} to be gone`, () => !alive(sleepPid), { timeoutMs: 5000 });
+  assert.deepEqual(await listNetns(ns), [], `namespace ${ns} deleted by the exit hook`);
+});
+
+test('a test process that dies while closing its lab still leaves nothing behind', async () => {
+  const { sleepPid, ns, child } = await childWithLab('close-then-throw');
   const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
   assert.equal(code, 1);
   await waitUntil(`sleep ${sleepPid} to be gone`, () => !alive(sleepPid), { timeoutMs: 5000 });
