@@ -36,7 +36,8 @@ import {
   type BridgeVsi,
   type QueueRef,
 } from '../vdp/bridge.js';
-import { parseVdpPdu, type OutgoingTlv } from '../vdp/pdu.js';
+import { parseVdpPdu, type OutgoingTlv, type PackOptions, type ParsedVdpPdu } from '../vdp/pdu.js';
+import { authTlvBytes, verifyPdu, type AuthFailure, type AuthHooks } from '../vdp/auth.js';
 import { ackTimeoutUs, type Profile, type VdpTiming } from '../vdp/types.js';
 import { SPLITNVE_PROFILE_VERSION } from '../wire/lldp.js';
 
@@ -65,6 +66,8 @@ export interface BridgeNodeConfig {
    * what to assume. Default: our own values, GroupID allowed, plain profile.
    */
   readonly assumeWithoutEvb?: { readonly groupId: boolean; readonly profile: Profile };
+  /** PDU authentication (splitnve profile; `require` applies whatever the peer announces). */
+  readonly auth?: AuthHooks;
 }
 
 export type BridgeNodeEvent =
@@ -90,6 +93,22 @@ export type BridgeNodeEvent =
       readonly profile: Profile;
     }
   | { readonly type: 'station-new'; readonly port: string; readonly station: string }
+  /** A PDU failed authentication and was dropped (it was still ECP-ACKed). */
+  | {
+      readonly type: 'auth-failed';
+      readonly port: string;
+      readonly station: string;
+      readonly reason: AuthFailure;
+      readonly keyId?: number;
+      readonly sequence?: string;
+    }
+  /** The authentication status of a station changed (first signed PDU, or after failures). */
+  | {
+      readonly type: 'auth';
+      readonly port: string;
+      readonly station: string;
+      readonly status: 'authenticated' | 'unsigned';
+    }
   | {
       readonly type: 'ecp-failed';
       readonly port: string;
@@ -127,6 +146,7 @@ interface Session {
   /** Destination of our ECP frames to this station. */
   replyTo: string;
   lastHeard: number;
+  authStatus: 'authenticated' | 'unsigned' | 'failed' | undefined;
 }
 
 interface PortState {
@@ -279,7 +299,7 @@ export class BridgeNode {
     const eco: EcpOutput<readonly OutgoingTlv<QueueRef>[]>[] = [];
     s.ecp.receiveDecoded(eh, e.value.ulpdu, now, eco);
     const base = eth.value.payloadOffset + 4;
-    this.ecpOutputs(s, eco, now, out, base);
+    this.ecpOutputs(s, eco, now, out, base, h.destination);
     this.pump(s, now, out);
     return out;
   }
@@ -385,6 +405,7 @@ export class BridgeNode {
     timing: VdpTiming;
     profile: Profile;
     groupId: boolean | undefined;
+    auth: 'authenticated' | 'unsigned' | 'failed' | undefined;
     ecp: EcpEndpoint<unknown>['stats'];
     vdp: VdpBridgePeer['stats'];
   }[] {
@@ -400,6 +421,7 @@ export class BridgeNode {
           timing: s.vdp.getTiming(),
           profile: caps.profile,
           groupId: caps.groupId,
+          auth: s.authStatus,
           ecp: s.ecp.stats,
           vdp: s.vdp.stats,
         });
@@ -555,7 +577,16 @@ export class BridgeNode {
     );
     // Reply where the station sends: to the group it used on a direct link, else to its MAC.
     const replyTo = destination === port.cfg.mac ? station : destination;
-    s = { key: `${port.cfg.name}|${station}`, port, station, ecp, vdp, replyTo, lastHeard: now };
+    s = {
+      key: `${port.cfg.name}|${station}`,
+      port,
+      station,
+      ecp,
+      vdp,
+      replyTo,
+      lastHeard: now,
+      authStatus: undefined,
+    };
     port.sessions.set(station, s);
     out.push({ type: 'event', event: { type: 'station-new', port: port.cfg.name, station } });
     return s;
@@ -625,6 +656,7 @@ export class BridgeNode {
     now: number,
     out: BridgeNodeOutput[],
     base: number,
+    destination = s.port.cfg.mac,
   ): void {
     for (const o of eco) {
       switch (o.type) {
@@ -652,6 +684,7 @@ export class BridgeNode {
             );
             break;
           }
+          if (!this.authenticate(s, destination, o.ulpdu, p.value.auth, out)) break;
           const ev: BridgeEvent[] = [];
           s.vdp.receive(p.value, now, ev);
           this.vdpEvents(ev, out);
@@ -702,10 +735,66 @@ export class BridgeNode {
     this.timers.set(s.key, now);
   }
 
+  /** Whether PDUs to/from this station are signed: `require` always, `prefer` with splitnve peers. */
+  private authActive(s: Session): boolean {
+    const a = this.cfg.auth;
+    if (!a) return false;
+    const mode = a.mode(s.port.cfg.name, s.station);
+    return mode === 'require' || (mode === 'prefer' && s.vdp.getCaps().profile === 'splitnve');
+  }
+
+  private signing(s: Session): PackOptions {
+    const a = this.cfg.auth;
+    if (!a || !this.authActive(s)) return {};
+    return {
+      sign: (unsigned) => {
+        const k = a.signer(s.port.cfg.name, s.station);
+        return k
+          ? authTlvBytes(k, s.port.cfg.mac, s.replyTo, ECP_SUBTYPE_VDP, unsigned, this.wire)
+          : new Uint8Array(0);
+      },
+    };
+  }
+
+  /** Checks a received PDU's authentication; false (and an event) when it must be dropped. */
+  private authenticate(
+    s: Session,
+    destination: string,
+    payload: Uint8Array,
+    auth: ParsedVdpPdu['auth'],
+    out: BridgeNodeOutput[],
+  ): boolean {
+    const a = this.cfg.auth;
+    if (!a || !this.authActive(s)) return true;
+    const port = s.port.cfg.name;
+    const r = verifyPdu(a, port, s.station, s.station, destination, ECP_SUBTYPE_VDP, payload, auth);
+    if (!r.ok) {
+      s.authStatus = 'failed';
+      out.push({
+        type: 'event',
+        event: {
+          type: 'auth-failed',
+          port,
+          station: s.station,
+          reason: r.reason,
+          ...(r.keyId !== undefined ? { keyId: r.keyId } : {}),
+          ...(r.sequence !== undefined ? { sequence: r.sequence.toString() } : {}),
+        },
+      });
+      return false;
+    }
+    const status = r.signed ? 'authenticated' : 'unsigned';
+    if (s.authStatus !== status) {
+      s.authStatus = status;
+      out.push({ type: 'event', event: { type: 'auth', port, station: s.station, status } });
+    }
+    return true;
+  }
+
   /** Sends what the VDP machine has queued while ECP allows, then re-arms the session timer. */
   private pump(s: Session, now: number, out: BridgeNodeOutput[]): void {
     while (s.vdp.hasQueued() && s.ecp.canSend(now)) {
-      const pdu = s.vdp.pull(now);
+      const pdu = s.vdp.pull(now, this.signing(s));
       if (!pdu) break;
       const eco: EcpOutput<readonly OutgoingTlv<QueueRef>[]>[] = [];
       s.ecp.send(pdu.payload, pdu.items, now, eco);

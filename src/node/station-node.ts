@@ -26,7 +26,8 @@ import {
 } from '../wire/ethernet.js';
 import { decodeLldp, SPLITNVE_PROFILE_VERSION } from '../wire/lldp.js';
 import { DEFAULT_WIRE_OPTIONS, type WireOptions } from '../wire/options.js';
-import { parseVdpPdu } from '../vdp/pdu.js';
+import { parseVdpPdu, type PackOptions, type ParsedVdpPdu } from '../vdp/pdu.js';
+import { authTlvBytes, verifyPdu, type AuthFailure, type AuthHooks } from '../vdp/auth.js';
 import {
   VdpStation,
   type PeerCaps,
@@ -66,6 +67,8 @@ export interface StationNodeConfig {
   readonly maxAttempts?: number;
   /** What to assume of a bridge that sends no EVB TLV (L3 transport). */
   readonly assumeWithoutEvb?: { readonly groupId: boolean; readonly profile: Profile };
+  /** PDU authentication (splitnve profile; `require` applies whatever the peer announces). */
+  readonly auth?: AuthHooks;
 }
 
 export type StationNodeEvent =
@@ -91,6 +94,20 @@ export type StationNodeEvent =
       readonly profile: Profile;
     }
   | { readonly type: 'ecp-failed'; readonly uplink: string; readonly sequence: number }
+  | {
+      readonly type: 'auth-failed';
+      readonly uplink: string;
+      readonly peer: string;
+      readonly reason: AuthFailure;
+      readonly keyId?: number;
+      readonly sequence?: string;
+    }
+  | {
+      readonly type: 'auth';
+      readonly uplink: string;
+      readonly peer: string;
+      readonly status: 'authenticated' | 'unsigned';
+    }
   | {
       readonly type: 'frame-dropped';
       readonly uplink: string;
@@ -122,6 +139,7 @@ interface Uplink {
   /** The nNVE's MAC once known (configured unicast peer, LLDP, or its first ECP frame). */
   bridge: string | undefined;
   destination: string;
+  authStatus: 'authenticated' | 'unsigned' | 'failed' | undefined;
 }
 
 export interface StationNodeStats {
@@ -190,6 +208,7 @@ export class StationNode {
       accept,
       bridge: isGroupMac(destination) ? undefined : destination,
       destination,
+      authStatus: undefined,
     });
   }
 
@@ -370,7 +389,7 @@ export class StationNode {
     }
     const eco: EcpOutput<StationToken>[] = [];
     u.ecp.receiveDecoded(eh, e.value.ulpdu, now, eco);
-    this.ecpOutputs(u, eco, now, out, eth.value.payloadOffset + 4);
+    this.ecpOutputs(u, eco, now, out, eth.value.payloadOffset + 4, h.destination);
     this.pump(u, now, out);
     return out;
   }
@@ -486,6 +505,7 @@ export class StationNode {
     now: number,
     out: StationNodeOutput[],
     base: number,
+    destination = u.mac,
   ): void {
     for (const o of eco) {
       switch (o.type) {
@@ -506,6 +526,7 @@ export class StationNode {
             this.drop(out, u.cfg.name, u.bridge, p.error.message, p.error.field, p.error.offset);
             break;
           }
+          if (!this.authenticate(u, destination, o.ulpdu, p.value.auth, out)) break;
           const ev: StationEvent[] = [];
           u.vdp.receive(p.value, now, ev);
           this.vdpEvents(u, ev, out);
@@ -531,9 +552,74 @@ export class StationNode {
     for (const e of ev) out.push({ type: 'event', event: { ...e, uplink: u.cfg.name } });
   }
 
+  private authActive(u: Uplink): boolean {
+    const a = this.cfg.auth;
+    if (!a) return false;
+    const mode = a.mode(u.cfg.name, u.bridge ?? u.destination);
+    return mode === 'require' || (mode === 'prefer' && u.vdp.getCaps().profile === 'splitnve');
+  }
+
+  private signing(u: Uplink): PackOptions {
+    const a = this.cfg.auth;
+    if (!a || !this.authActive(u)) return {};
+    return {
+      sign: (unsigned) => {
+        const k = a.signer(u.cfg.name, u.bridge ?? u.destination);
+        return k
+          ? authTlvBytes(k, u.mac, u.destination, ECP_SUBTYPE_VDP, unsigned, this.wire)
+          : new Uint8Array(0);
+      },
+    };
+  }
+
+  private authenticate(
+    u: Uplink,
+    destination: string,
+    payload: Uint8Array,
+    auth: ParsedVdpPdu['auth'],
+    out: StationNodeOutput[],
+  ): boolean {
+    const a = this.cfg.auth;
+    if (!a || !this.authActive(u) || u.bridge === undefined) return true;
+    const r = verifyPdu(
+      a,
+      u.cfg.name,
+      u.bridge,
+      u.bridge,
+      destination,
+      ECP_SUBTYPE_VDP,
+      payload,
+      auth,
+    );
+    if (!r.ok) {
+      u.authStatus = 'failed';
+      out.push({
+        type: 'event',
+        event: {
+          type: 'auth-failed',
+          uplink: u.cfg.name,
+          peer: u.bridge,
+          reason: r.reason,
+          ...(r.keyId !== undefined ? { keyId: r.keyId } : {}),
+          ...(r.sequence !== undefined ? { sequence: r.sequence.toString() } : {}),
+        },
+      });
+      return false;
+    }
+    const status = r.signed ? 'authenticated' : 'unsigned';
+    if (u.authStatus !== status) {
+      u.authStatus = status;
+      out.push({
+        type: 'event',
+        event: { type: 'auth', uplink: u.cfg.name, peer: u.bridge, status },
+      });
+    }
+    return true;
+  }
+
   private pump(u: Uplink, now: number, out: StationNodeOutput[]): void {
     while (u.vdp.hasQueued() && u.ecp.canSend(now)) {
-      const pdu = u.vdp.pull(now);
+      const pdu = u.vdp.pull(now, this.signing(u));
       if (!pdu) break;
       const eco: EcpOutput<StationToken>[] = [];
       u.ecp.send(pdu.payload, pdu.token, now, eco);
