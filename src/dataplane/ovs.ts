@@ -50,7 +50,14 @@
  * Batching: `apply` calls made while a batch is being installed (or within the same tick) are
  * coalesced into one ovs-ofctl call; each call resolves only when its flows are installed.
  * If the install fails, every call of that batch rejects and the model is rolled back; the next
- * batch then re-syncs against the switch.
+ * batch then re-syncs against the switch. A restart of ovs-vswitchd loses all flows without the
+ * driver noticing: call `reconcile` then (or periodically).
+ *
+ * Deployment notes (userspace datapath, see test/harness/ovs.ts): the underlay address must sit
+ * on the internal port of a netdev bridge that holds the underlay NIC (OVS routes and ARPs for
+ * VXLAN itself); set arp_ignore=1 so the kernel does not also answer ARP for it on the NIC;
+ * underlay MTU >= 1550 for 1500-byte overlay frames. Hosts sending through a veth into the
+ * userspace datapath need checksum/segmentation offloads off (tx, sg, tso, gso).
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';

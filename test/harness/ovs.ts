@@ -4,8 +4,8 @@
  * directory under /tmp, run as child processes WITHOUT --detach (a detached daemon is
  * re-parented to PID 1 and reaped late) and stopped by PID. Plus the namespace/veth plumbing the
  * OVS tests need: an underlay (a netdev bridge whose internal port holds the tunnel IP, veths
- * with MTU 1600 for the 50-byte VXLAN overhead) and "VM" NICs (tx checksum offload off: with it,
- * TCP through the userspace datapath stalls).
+ * with MTU 1600 for the 50-byte VXLAN overhead) and "VM" NICs (checksum and segmentation
+ * offloads off: with them, TCP through the userspace datapath stalls).
  *
  * Everything is registered in a Lab, whose cleanup() undoes it in reverse order (call it from
  * t.after / finally). Names must carry the caller's unique prefix (e.g. `sno${process.pid}`).
@@ -182,7 +182,7 @@ export class Lab {
 
   /**
    * A "VM": namespace `suffix` with NIC `nic` (MAC, IPv4/24) whose peer `hostSide` lands in
-   * `hostNs`; tx checksum offload off on the NIC.
+   * `hostNs`; checksum and segmentation offloads off on the NIC.
    */
   async vm(
     suffix: string,
@@ -191,7 +191,21 @@ export class Lab {
     const ns = await this.netns(suffix);
     await this.veth(opts.nic, ns, opts.hostSide, opts.hostNs, { macA: opts.mac });
     await nsRun(ns, 'ip', ['addr', 'add', `${opts.ip}/24`, 'dev', opts.nic]);
-    await nsRun(ns, 'ethtool', ['-K', opts.nic, 'tx', 'off']);
+    // Checksums and segmentation in software: a veth hands OVS (AF_PACKET) whatever the
+    // stack built, and the userspace datapath neither completes partial checksums nor splits
+    // 64 KiB GSO frames. On this kernel `tx off` no longer turns sg/tso/gso off by itself.
+    await nsRun(ns, 'ethtool', [
+      '-K',
+      opts.nic,
+      'tx',
+      'off',
+      'sg',
+      'off',
+      'tso',
+      'off',
+      'gso',
+      'off',
+    ]);
     return ns;
   }
 }

@@ -12,6 +12,7 @@
  * NVA); v2 is on VLAN 10 but not associated.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import type { DataPlaneState } from '../../src/dataplane/dataplane.js';
 import { OvsDataPlane, baseFlows, flowCookie, flowText } from '../../src/dataplane/ovs.js';
@@ -234,6 +235,41 @@ describe('nNVE data plane on OVS (two nNVEs, VXLAN)', () => {
     assert.ok(await pingEventually(vm.v4, IP.v1), 'v4 -> v1 across VXLAN');
     assert.ok(await pingEventually(vm.v3, IP.v4), 'v3 (VLAN 30) -> v4');
     assert.ok(await pingEventually(vm.v3, IP.v1), 'v3 (VLAN 30 @xa) -> v1 (VLAN 10 @ta), local');
+  });
+
+  test('TCP across VXLAN (1 MiB; needs the 1600-byte underlay MTU and tx checksum offload off)', async () => {
+    // A node process in each VM namespace: v4 counts the bytes it receives and answers with
+    // the count, v1 sends 1 MiB of full-size segments.
+    const server = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        vm.v4,
+        process.execPath,
+        '-e',
+        `const s = require('net').createServer((c) => { let n = 0; c.on('data', (d) => (n += d.length));
+           c.on('end', () => c.end(String(n))); }).listen(5001, '${IP.v4}', () => console.log('ready'));
+         setTimeout(() => process.exit(2), 20000);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.stdout!.once('data', () => resolve());
+        server.once('exit', (code) => reject(new Error(`TCP server exited ${code}`)));
+      });
+      const client = await nsRun(vm.v1, process.execPath, [
+        '-e',
+        `const c = require('net').connect(5001, '${IP.v4}', () => c.end(Buffer.alloc(1 << 20, 7)));
+         let r = ''; c.on('data', (d) => (r += d)); c.on('end', () => { console.log(r); process.exit(0); });
+         c.on('error', (e) => { console.error(e.message); process.exit(1); });
+         setTimeout(() => { console.error('timeout'); process.exit(1); }, 15000);`,
+      ]);
+      assert.equal(client.trim(), String(1 << 20));
+    } finally {
+      server.kill();
+    }
   });
 
   test('an inactive endpoint cannot send; active again restores it', async () => {
