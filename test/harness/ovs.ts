@@ -10,7 +10,7 @@
  * Everything is registered in a Lab, whose cleanup() undoes it in reverse order (call it from
  * t.after / finally). Names must carry the caller's unique prefix (e.g. `sno${process.pid}`).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -98,11 +98,51 @@ async function stopChild(child: ChildProcess, graceMs = 3000): Promise<void> {
   clearTimeout(timer);
 }
 
+/**
+ * Last-resort cleanup if the test process exits or is terminated before cleanup() ran:
+ * synchronously SIGKILLs the daemons and deletes the namespaces and directories still listed.
+ */
+const leftovers = {
+  pids: new Set<number>(),
+  netns: new Set<string>(),
+  dirs: new Set<string>(),
+};
+let emergencyInstalled = false;
+
+function emergencyCleanup(): void {
+  for (const pid of leftovers.pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  for (const ns of leftovers.netns) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+  for (const d of leftovers.dirs) rmSync(d, { recursive: true, force: true });
+  leftovers.pids.clear();
+  leftovers.netns.clear();
+  leftovers.dirs.clear();
+}
+
+function installEmergencyCleanup(): void {
+  if (emergencyInstalled) return;
+  emergencyInstalled = true;
+  process.on('exit', emergencyCleanup);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      emergencyCleanup();
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    });
+  }
+}
+
 /** Collects undo steps; cleanup() runs them in reverse order and never throws. */
 export class Lab {
   private readonly undo: { what: string; fn: () => Promise<unknown> | unknown }[] = [];
 
-  constructor(readonly prefix: string) {}
+  constructor(readonly prefix: string) {
+    installEmergencyCleanup();
+  }
 
   /** A name with the lab prefix; interface names must fit in 15 characters. */
   name(suffix: string): string {
@@ -137,7 +177,11 @@ export class Lab {
   async netns(suffix: string): Promise<string> {
     const ns = this.name(suffix);
     await run('ip', ['netns', 'add', ns]);
-    this.defer(`netns ${ns}`, () => run('ip', ['netns', 'del', ns]));
+    leftovers.netns.add(ns);
+    this.defer(`netns ${ns}`, async () => {
+      await run('ip', ['netns', 'del', ns]);
+      leftovers.netns.delete(ns);
+    });
     await nsRun(ns, 'ip', ['link', 'set', 'lo', 'up']);
     await nsRun(ns, 'sh', [
       '-c',
@@ -243,6 +287,12 @@ export class OvsInstance {
       env: this.env(),
       stdio: ['ignore', 'ignore', 'pipe'],
     });
+    // `ip netns exec` execs the program: this PID is the daemon's.
+    const pid = child.pid;
+    if (pid !== undefined) {
+      leftovers.pids.add(pid);
+      child.once('exit', () => leftovers.pids.delete(pid));
+    }
     const err: Buffer[] = [];
     child.stderr!.on('data', (b: Buffer) => err.push(b));
     child.on('exit', (code, sig) => {
@@ -262,6 +312,7 @@ export class OvsInstance {
   async start(): Promise<void> {
     rmSync(this.dir, { recursive: true, force: true });
     mkdirSync(this.dir, { recursive: true });
+    leftovers.dirs.add(this.dir);
     const conf = join(this.dir, 'conf.db');
     await run('ovsdb-tool', ['create', conf, '/usr/share/openvswitch/vswitch.ovsschema']);
     const log = join(this.dir, 'ovsdb-server.log');
@@ -323,6 +374,7 @@ export class OvsInstance {
     if (this.server) await stopChild(this.server);
     this.vswitchd = this.server = null;
     rmSync(this.dir, { recursive: true, force: true });
+    leftovers.dirs.delete(this.dir);
   }
 
   private logTail(path: string): string {
