@@ -32,11 +32,12 @@
  *      100  tun_id=N -> for each VTEP of the flood list: tun_dst=VTEP, output T
  *        0  drop
  *
- * Local endpoints win over remote ones for the same (VN, MAC) by priority; if two active local
- * endpoints share a (VN, MAC) the first by (port, VLAN) gets the static entry. Limits: no
- * hairpin (a frame is never sent back out of the port it came in on, OpenFlow's rule; the
- * hypervisor switches between its own VMs), and at most one VAP per (port, VN) is meaningful
- * for flooding.
+ * A local endpoint's frames pass only if the VAP of its (port, VLAN) maps to the endpoint's VNI
+ * (table 0 sets tun_id, table 1 matches it). Local endpoints win over remote ones for the same
+ * (VN, MAC) by priority; if two active local endpoints share a (VN, MAC) the first by (port,
+ * VLAN) gets the static entry. Limits: no hairpin (a frame is never sent back out of the port it
+ * came in on, OpenFlow's rule; the hypervisor switches between its own VMs), and at most one VAP
+ * per (port, VN) is meaningful for flooding.
  *
  * Identity: every flow carries a cookie that is a hash of its full text (0x5e + 56 bits of
  * SHA-256). The driver keeps the flows of each object ("group": base, vap, local, egress, remote,
