@@ -235,6 +235,21 @@ export class StationNode {
     return out;
   }
 
+  /** Changes an uplink's EVB settings live (SIGHUP); the next LLDPDU carries them. */
+  reconfigureUplink(
+    uplink: string,
+    evb: Partial<Omit<EvbConfig, 'role' | 'mac'>>,
+    now: number,
+  ): StationNodeOutput[] {
+    const out: StationNodeOutput[] = [];
+    const u = this.uplinks.get(uplink);
+    if (!u) throw new Error(`no uplink ${uplink}`);
+    const eo: EvbOutput[] = [];
+    u.evb.reconfigure({ ...u.evb.config, ...evb }, now, eo);
+    this.evbOutputs(u, eo, now, out);
+    return out;
+  }
+
   stop(now: number): StationNodeOutput[] {
     const out: StationNodeOutput[] = [];
     for (const u of this.uplinks.values()) {
