@@ -205,7 +205,9 @@ export function specOfTlv(tlv: VsiTlv, managerId: Uint8Array): VsiSpec {
 export class VdpStation {
   readonly stats: StationStats = newStats();
   private vsis = new Map<string, StationVsi>();
+  /** VSI keys waiting to be sent, from `qHead` on (a deque; stale keys are skipped). */
   private queue: string[] = [];
+  private qHead = 0;
   private timers = new TimerQueue();
   private timing: VdpTiming;
   private caps: PeerCaps;
@@ -241,7 +243,7 @@ export class VdpStation {
   }
 
   hasQueued(): boolean {
-    return this.queue.length > 0;
+    return this.qHead < this.queue.length;
   }
 
   list(): StationVsiView[] {
@@ -383,30 +385,40 @@ export class VdpStation {
     now: number,
     pack: PackOptions = {},
   ): { payload: Uint8Array; token: StationToken } | undefined {
-    // Forget queue entries whose VSI no longer has a queued request.
-    this.queue = this.queue.filter((key) => this.vsis.get(key)?.pending?.phase === 'queued');
+    // Candidates from the head, skipping keys whose VSI no longer has a queued request.
     const items: OutgoingTlv<{ key: string; gen: number }>[] = [];
+    const at: number[] = [];
     let size = 0;
-    for (const key of this.queue) {
-      const p = this.vsis.get(key)!.pending!;
+    let i = this.qHead;
+    for (; i < this.queue.length; i++) {
+      const key = this.queue[i]!;
+      const p = this.vsis.get(key)?.pending;
+      if (!p || p.phase !== 'queued') continue;
       const bytes = this.tlvBytes(p);
       items.push({ managerId: p.spec.managerId, bytes, ref: { key, gen: p.gen } });
+      at.push(i);
       size += bytes.length;
-      if (size > ECP_MAX_ULPDU || items.length >= (this.cfg.maxTlvsPerPdu ?? Infinity)) break;
+      if (size > ECP_MAX_ULPDU || items.length >= (this.cfg.maxTlvsPerPdu ?? Infinity)) {
+        i++;
+        break;
+      }
     }
     const packed = packPdu(items, { maxTlvs: this.cfg.maxTlvsPerPdu, ...pack });
+    // Everything before the first candidate not taken is consumed (taken or stale).
+    this.qHead = packed && packed.count < items.length ? at[packed.count]! : i;
+    if (this.qHead > 1024 && this.qHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.qHead);
+      this.qHead = 0;
+    }
     if (!packed) return undefined;
-    const token = items.slice(0, packed.count).map((i) => i.ref);
+    const token = items.slice(0, packed.count).map((it) => it.ref);
     const wait = responseWaitUs(this.timing);
     for (const t of token) {
-      const v = this.vsis.get(t.key)!;
-      const p = v.pending!;
+      const p = this.vsis.get(t.key)!.pending!;
       p.phase = 'sent';
       p.attempts++;
       this.timers.set(`rw|${t.key}`, now + wait);
     }
-    const sent = new Set(token.map((t) => t.key));
-    this.queue = this.queue.filter((k) => !sent.has(k));
     this.stats.pdusBuilt++;
     this.stats.tlvsSent += token.length;
     return { payload: packed.payload, token };
