@@ -383,6 +383,11 @@ export class TnveAgent {
     return this.step(now, this.node.request(uplink, req, now));
   }
 
+  /** Passes outputs of a direct StationNode call (e.g. a raw restore) through the agent. */
+  feed(now: number, outs: StationNodeOutput[]): AgentOutput[] {
+    return this.step(now, outs);
+  }
+
   ownerOf(key: string): string | undefined {
     return this.owners.get(key);
   }
@@ -598,7 +603,7 @@ export class TnveAgent {
         to = 'paused';
         break;
       case 'suspend':
-        vm = this.need(name, ['running', 'paused', 'suspended'], cmd.op);
+        vm = this.need(name, ['running', 'paused', 'suspended', 'shutoff'], cmd.op);
         to = 'suspended';
         goal = 'settle';
         hints = { s: true };
@@ -1464,7 +1469,7 @@ export class TnveAgent {
   // Views
 
   vmNames(): string[] {
-    return [...this.vms.keys()];
+    return [...this.vms.keys()].sort();
   }
 
   hasVm(name: string): boolean {
