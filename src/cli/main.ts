@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { decodeInputs } from './decode.js';
 import { runDemo } from './demo.js';
 import { ctlFetch, renderTable } from './ctl.js';
-import { registerVmCommands } from './vm.js';
+import { registerAgentCommands } from './vm.js';
 
 function intArg(v: string): number {
   const n = Number(v);
@@ -212,7 +212,7 @@ export function buildProgram(): Command {
       });
     });
 
-  registerVmCommands(program);
+  registerAgentCommands(program);
   return program;
 }
 

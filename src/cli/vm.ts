@@ -151,7 +151,68 @@ async function call(
   }
 }
 
-export function registerVmCommands(program: Command): void {
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) return '';
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** `splitnve vm`, `splitnve libvirt-hook` and `splitnve cni`: the tNVE's clients. */
+export function registerAgentCommands(program: Command): void {
+  registerVmCommands(program);
+  program
+    .command('libvirt-hook')
+    .description(
+      'libvirt qemu hook: /etc/libvirt/hooks/qemu <domain> <operation> <sub-operation> <extra>, domain XML on stdin',
+    )
+    .argument('<domain>')
+    .argument('<operation>')
+    .argument('[sub-operation]')
+    .argument('[extra...]')
+    .option(
+      '--api <addr>',
+      'tNVE API (host:port or unix:/path)',
+      process.env.SPLITNVE_TNVE_API ?? DEFAULT_TNVE_API,
+    )
+    .option('--timeout <ms>', 'how long a lifecycle call may wait for the nNVE', intArg)
+    .action(
+      async (
+        domain: string,
+        op: string,
+        sub: string | undefined,
+        extra: string[],
+        o: { api: string; timeout?: number },
+      ) => {
+        const { runHook } = await import('../libvirt/hook.js');
+        const xml = await readStdin();
+        const r = await runHook([domain, op, sub ?? '-', extra[0] ?? '-'], xml, {
+          api: o.api,
+          ...(o.timeout !== undefined
+            ? { timeoutMs: o.timeout }
+            : process.env.SPLITNVE_HOOK_TIMEOUT_MS
+              ? { timeoutMs: Number(process.env.SPLITNVE_HOOK_TIMEOUT_MS) }
+              : {}),
+        });
+        for (const l of r.lines) process.stderr.write(`splitnve libvirt-hook: ${l}\n`);
+        process.exitCode = r.code;
+      },
+    );
+  program
+    .command('cni')
+    .description(
+      'CNI plugin (spec 1.0): CNI_COMMAND and friends in the environment, network config on stdin',
+    )
+    .action(async () => {
+      const { runCni } = await import('../cni/plugin.js');
+      const r = await runCni(process.env, await readStdin());
+      process.stdout.write(r.stdout);
+      if (r.stderr) process.stderr.write(r.stderr);
+      process.exitCode = r.code;
+    });
+}
+
+function registerVmCommands(program: Command): void {
   const vm = program
     .command('vm')
     .description('VM lifecycle on the hypervisor agent (tNVE): define, start, migrate, …')

@@ -77,7 +77,13 @@ export const VmNameSchema = z
   .string()
   .min(1)
   .max(200)
-  .regex(/^[A-Za-z0-9._:@+-]+$/, 'letters, digits and . _ : @ + - only');
+  // libvirt allows almost anything in a domain name; '/' would break the API's paths.
+  .refine(
+    (n) => !n.includes('/') && ![...n].some((c) => c.charCodeAt(0) < 0x20 || c === '\u007f'),
+    {
+      message: 'printable characters, no "/"',
+    },
+  );
 
 export const InterfaceSchema = z
   .object({
