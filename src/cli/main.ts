@@ -126,7 +126,8 @@ export function buildProgram(): Command {
     program
       .command('tnve')
       .description('run the hypervisor agent (VDP station)')
-      .option('--uplink <ifname[@peer_mac]...>', 'an uplink towards an nNVE (repeatable)')
+      // `<x...>`: commander takes a value as variadic only after a word character
+      .option('--uplink <ifname...>', 'an uplink IFNAME[@PEER_MAC] towards an nNVE (repeatable)')
       .option('--state-dir <dir>', 'where state is kept')
       .option('--api <host:port>', 'HTTP API address')
       .option('--profile <profile>', '802.1Qbg or splitnve')

@@ -248,6 +248,8 @@ interface Vm {
 interface Health {
   linkUp: boolean;
   suspect: string | undefined;
+  /** The station's response count when the uplink became suspect. */
+  responsesAt: number;
 }
 
 export interface SlotView {
@@ -331,7 +333,8 @@ export class TnveAgent {
     readonly cfg: AgentConfig,
     readonly node: StationNode,
   ) {
-    for (const u of cfg.uplinks) this.health.set(u, { linkUp: true, suspect: undefined });
+    for (const u of cfg.uplinks)
+      this.health.set(u, { linkUp: true, suspect: undefined, responsesAt: 0 });
   }
 
   // ---------------------------------------------------------------------------------------
@@ -870,7 +873,11 @@ export class TnveAgent {
   }
 
   uplinkHealth(uplink: string): { linkUp: boolean; suspect: string | null; healthy: boolean } {
-    const h = this.health.get(uplink) ?? { linkUp: false, suspect: 'unknown uplink' };
+    const h = this.health.get(uplink) ?? {
+      linkUp: false,
+      suspect: 'unknown uplink',
+      responsesAt: 0,
+    };
     return { linkUp: h.linkUp, suspect: h.suspect ?? null, healthy: this.healthy(uplink) };
   }
 
@@ -903,6 +910,7 @@ export class TnveAgent {
     if (!h || h.suspect !== undefined) return;
     const was = this.healthy(uplink);
     h.suspect = cause;
+    h.responsesAt = this.node.uplinkInfo(uplink)?.vdp.responses ?? 0;
     this.healthChanged(uplink, was, cause);
   }
 
@@ -1443,6 +1451,14 @@ export class TnveAgent {
         else this.checkOp(vm, op);
       }
       for (const vm of [...this.vms.values()]) this.reap(vm);
+      // Any answer from the nNVE (a keep-alive's too) since it became suspect clears it.
+      for (const [u, h] of this.health) {
+        if (
+          h.suspect !== undefined &&
+          (this.node.uplinkInfo(u)?.vdp.responses ?? 0) > h.responsesAt
+        )
+          this.markHealthy(u, 'the nNVE answers again');
+      }
       if (this.dirtySlots.size === 0) break;
     }
     for (const iface of this.tagDirty) {
