@@ -1451,13 +1451,15 @@ export class TnveAgent {
         else this.checkOp(vm, op);
       }
       for (const vm of [...this.vms.values()]) this.reap(vm);
-      // Any answer from the nNVE (a keep-alive's too) since it became suspect clears it.
+      // Any answer from the nNVE (a keep-alive's too) since it became suspect clears it, and
+      // since a link-down: the kernel reports a veth or NIC up again up to a second late.
       for (const [u, h] of this.health) {
-        if (
-          h.suspect !== undefined &&
-          (this.node.uplinkInfo(u)?.vdp.responses ?? 0) > h.responsesAt
-        )
-          this.markHealthy(u, 'the nNVE answers again');
+        if (h.suspect === undefined && h.linkUp) continue;
+        if ((this.node.uplinkInfo(u)?.vdp.responses ?? 0) <= h.responsesAt) continue;
+        const was = this.healthy(u);
+        h.linkUp = true;
+        h.suspect = undefined;
+        this.healthChanged(u, was, 'the nNVE answers');
       }
       if (this.dirtySlots.size === 0) break;
     }
