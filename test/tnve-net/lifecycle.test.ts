@@ -117,6 +117,7 @@ describe('tnve over veth with real daemons', () => {
     assert.equal(r.state, 'running');
     // stop: Init on the nNVE, the port parked on 4095
     r = await lab.call<Answer>('h1', 'POST', '/v1/vms/vm1/stop', {});
+    assert.equal(r.state, 'shutoff');
     await lab.until(() => !n1.tsiStates().has(`${up.n1p1}|${vsi(1)}`), 'Init');
     await lab.until(() => ovs.vsctl('get', 'port', vnet, 'tag').trim() === '4095', 'parked');
     await lab.call('h1', 'DELETE', '/v1/vms/vm1');
