@@ -357,7 +357,6 @@ async function add(c: Common): Promise<unknown> {
         interfaces: [iface],
         ...t,
       });
-      undo.push(() => void apiCall(c.api, 'DELETE', `/v1/vms/${encodeURIComponent(name)}`));
       started = await apiCall<StartAnswer>(
         c.api,
         'POST',
@@ -367,9 +366,9 @@ async function add(c: Common): Promise<unknown> {
     } catch (e) {
       // Leave nothing behind: the container must not run unconnected.
       await apiCall(c.api, 'DELETE', `/v1/vms/${encodeURIComponent(name)}`).catch(() => undefined);
-      undo.pop();
       throw agentError(e);
     }
+    undo.push(() => void apiCall(c.api, 'DELETE', `/v1/vms/${encodeURIComponent(name)}`));
     const tag = started.view.interfaces[0]?.localTag;
     if (!tag)
       throw new CniError(CniCode.NotConnected, `the nNVE assigned no local tag to ${iface.vsiId}`);
