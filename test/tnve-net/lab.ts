@@ -150,6 +150,8 @@ export class Daemon {
 
 export class Lab {
   readonly prefix = `snt${process.pid}`;
+  /** EVB arguments of every daemon of this lab. */
+  constructor(readonly evbArgs: readonly string[] = EVB_ARGS) {}
   readonly dir = mkdtempSync(join(tmpdir(), 'snt-lab-'));
   private readonly namespaces: string[] = [];
   private readonly daemons: Daemon[] = [];
@@ -195,7 +197,7 @@ export class Lab {
       'splitnve',
       '--vlan-pool',
       '100-199',
-      ...EVB_ARGS,
+      ...this.evbArgs,
       ...extra,
     ]);
     await d.waitLog((l) => l.event === 'daemon.started', 'nnve start');
@@ -221,7 +223,7 @@ export class Lab {
       this.api(name),
       '--profile',
       'splitnve',
-      ...EVB_ARGS,
+      ...this.evbArgs,
       ...extra,
     ]);
     await d.waitLog((l) => l.event === 'daemon.started', 'tnve start');
