@@ -7,8 +7,10 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import { startOvsHv, type OvsHv } from '../harness/ovs-hv.js';
-import { ip, Lab, type Daemon } from './lab.js';
+import { RUNNING_DOMAIN } from '../tnve-libvirt/fixtures.js';
+import { ip, Lab, MAIN, type Daemon } from './lab.js';
 
 interface View {
   state: string;
@@ -198,6 +200,35 @@ describe('tnve over veth with real daemons', () => {
       .filter((l) => l.vsi === vsi(4) && l.port === up.n1p1);
     assert.deepEqual(src, []);
     assert.equal(n1.tsiStates().get(`${up.n1p1}|${vsi(4)}`), 'Activated');
+  });
+
+  it('libvirt hook on h3 (as libvirt runs it): prepare, start, release', async () => {
+    const hook = (op: string, sub: string, extra = '-') =>
+      spawnSync(
+        'ip',
+        ['netns', 'exec', ns.h3!, process.execPath, MAIN, 'libvirt-hook', 'web-01', op, sub, extra],
+        {
+          input: RUNNING_DOMAIN,
+          encoding: 'utf8',
+          env: { ...process.env, SPLITNVE_TNVE_API: lab.api('h3') },
+        },
+      );
+    for (const op of ['prepare', 'start', 'started']) {
+      const r = hook(op, 'begin');
+      assert.equal(r.status, 0, r.stderr);
+    }
+    const v = await lab.call<View>('h3', 'GET', '/v1/vms/web-01');
+    assert.equal(v.state, 'running');
+    await lab.until(
+      () => [...n2.tsiStates().values()].filter((s) => s === 'Activated').length === 3,
+      'two more TSIs Activated on n2',
+    );
+    const r = hook('release', 'end', 'destroyed');
+    assert.equal(r.status, 0, r.stderr);
+    await lab.until(
+      () => [...n2.tsiStates().values()].filter((s) => s === 'Activated').length === 1,
+      'de-associated on n2',
+    );
   });
 
   it('restart of h1: every association re-asserted, nothing changes on the nNVE; reconcile', async (t) => {
