@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { decodeInputs } from './decode.js';
 import { runDemo } from './demo.js';
 import { ctlFetch, renderTable } from './ctl.js';
+import { registerAgentCommands } from './vm.js';
 
 function intArg(v: string): number {
   const n = Number(v);
@@ -125,11 +126,19 @@ export function buildProgram(): Command {
     program
       .command('tnve')
       .description('run the hypervisor agent (VDP station)')
-      .option('--uplink <ifname[@peer_mac]...>', 'an uplink towards an nNVE (repeatable)')
+      // `<x...>`: commander takes a value as variadic only after a word character
+      .option('--uplink <ifname...>', 'an uplink IFNAME[@PEER_MAC] towards an nNVE (repeatable)')
       .option('--state-dir <dir>', 'where state is kept')
       .option('--api <host:port>', 'HTTP API address')
       .option('--profile <profile>', '802.1Qbg or splitnve')
-      .option('--config <file>', 'JSON configuration file'),
+      .option('--config <file>', 'JSON configuration file')
+      .option('--multi-homing <mode>', 'active-standby or active-active')
+      .option('--pre-associate', 'pre-associate with RR when a VM is defined')
+      .option(
+        '--ovs-db <db>',
+        'apply local tags to Open vSwitch ports (e.g. unix:/run/openvswitch/db.sock)',
+      )
+      .option('--manager-id <name>', 'default VSI Manager ID'),
   ).action(async (o: Record<string, unknown>) => {
     const { loadTnveConfig } = await import('../tnve/config.js');
     const { TnveDaemon } = await import('../tnve/daemon.js');
@@ -141,6 +150,10 @@ export function buildProgram(): Command {
       ...(o.profile ? { profile: o.profile as string } : {}),
       ...(o.logLevel ? { logLevel: o.logLevel as string } : {}),
       ...(evbFlags(o) ? { evb: evbFlags(o)! } : {}),
+      ...(o.multiHoming ? { multiHoming: o.multiHoming as string } : {}),
+      ...(o.preAssociate ? { preAssociate: true } : {}),
+      ...(o.ovsDb ? { ovsDb: o.ovsDb as string } : {}),
+      ...(o.managerId ? { managerId: o.managerId as string } : {}),
     };
     const d = await runDaemon('tnve', () => TnveDaemon.start(loadTnveConfig(flags)));
     process.on('SIGHUP', () => {
@@ -200,6 +213,7 @@ export function buildProgram(): Command {
       });
     });
 
+  registerAgentCommands(program);
   return program;
 }
 

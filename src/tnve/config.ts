@@ -19,6 +19,30 @@ export const UplinkSchema = z
   })
   .strict();
 
+export const VnSchema = z
+  .object({
+    vni: z.number().int().min(1).max(0xffffff),
+    /** Active-standby (one uplink Activated, the others pre-associated with RR) or active-active. */
+    mode: z.enum(['active-standby', 'active-active']).optional(),
+    /** Uplinks serving this VN, in order of preference (default: all). */
+    uplinks: z.array(z.string().min(1)).min(1).optional(),
+  })
+  .strict();
+
+/** Local tags applied to an Open vSwitch (access port `tag=`). */
+export const VswitchSchema = z
+  .object({
+    type: z.literal('ovs').default('ovs'),
+    /** OVS database, e.g. unix:/run/openvswitch/db.sock (default: ovs-vsctl's). */
+    db: z.string().min(1).optional(),
+    vsctl: z.string().min(1).optional(),
+    /** VLAN of a port without a local tag (4095 is never forwarded). */
+    parkVid: z.number().int().min(0).max(4095).default(4095),
+    noWait: z.boolean().optional(),
+    retryForMs: z.number().int().min(0).max(600_000).optional(),
+  })
+  .strict();
+
 export const TnveConfigSchema = z
   .object({
     uplinks: z.array(UplinkSchema).min(1, 'at least one --uplink'),
@@ -31,8 +55,35 @@ export const TnveConfigSchema = z
     /** Attempts per VDP request (each with ECP's own retransmissions). */
     maxAttempts: z.number().int().min(1).max(100).default(3),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+    /** Default multi-homing of a VN served by several uplinks. */
+    multiHoming: z.enum(['active-standby', 'active-active']).default('active-standby'),
+    vns: z.array(VnSchema).default([]),
+    /** VSI type id -> VNI, for interfaces defined without a VNI (libvirt 802.1Qbg typeid). */
+    typeVn: z
+      .record(z.string().regex(/^\d+$/, 'a VSI type id'), z.number().int().min(1).max(0xffffff))
+      .default({}),
+    /** Default VSI Manager ID of interfaces. */
+    managerId: z.string().min(1).max(34).default('splitnve'),
+    /** Pre-associate with resource reservation when a VM is defined. */
+    preAssociateOnDefine: z.boolean().default(false),
+    /** Suspend in the plain profile: de-associate + pre-associate-RR, or keep Activated. */
+    plainSuspend: z.enum(['reassociate', 'keep-associated']).default('reassociate'),
+    /** First retry of a failed VDP request (default: the keep-alive period), ms. */
+    retryMs: z.number().int().min(10).max(600_000).optional(),
+    /** Longest retry interval, ms (default: 8 keep-alive periods, at most 60 s). */
+    maxRetryMs: z.number().int().min(10).max(3_600_000).optional(),
+    vswitch: VswitchSchema.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    const names = new Set(c.uplinks.map((u) => u.name));
+    c.vns.forEach((v, i) => {
+      for (const u of v.uplinks ?? []) {
+        if (!names.has(u))
+          ctx.addIssue({ code: 'custom', path: ['vns', i, 'uplinks'], message: `no uplink ${u}` });
+      }
+    });
+  });
 
 export type TnveConfig = z.output<typeof TnveConfigSchema>;
 export type UplinkSettings = z.output<typeof UplinkSchema>;
@@ -45,6 +96,10 @@ export interface TnveFlags {
   profile?: string;
   logLevel?: string;
   evb?: Record<string, number>;
+  multiHoming?: string;
+  preAssociate?: boolean;
+  ovsDb?: string;
+  managerId?: string;
 }
 
 /** `IFNAME[@PEER_MAC]` */
@@ -83,6 +138,11 @@ export function loadTnveConfig(flags: TnveFlags): TnveConfig {
   if (flags.api !== undefined) merged.api = flags.api;
   if (flags.profile !== undefined) merged.profile = flags.profile;
   if (flags.logLevel !== undefined) merged.logLevel = flags.logLevel;
+  if (flags.multiHoming !== undefined) merged.multiHoming = flags.multiHoming;
+  if (flags.preAssociate !== undefined) merged.preAssociateOnDefine = flags.preAssociate;
+  if (flags.managerId !== undefined) merged.managerId = flags.managerId;
+  if (flags.ovsDb !== undefined)
+    merged.vswitch = { ...((file.vswitch as object) ?? {}), db: flags.ovsDb };
   if (flags.evb) merged.evb = { ...((file.evb as object) ?? {}), ...flags.evb };
   const r = TnveConfigSchema.safeParse(merged);
   if (!r.success) {

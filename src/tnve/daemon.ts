@@ -1,16 +1,19 @@
 /**
- * `splitnve tnve`: the hypervisor agent. It runs the StationNode (VDP station on every uplink)
- * on real links, persists what the orchestrator asked for before asking the nNVE, and answers
- * each request only when the nNVE did (or it failed), so an orchestrator can refuse to run a
- * VM whose association failed.
+ * `splitnve tnve`: the hypervisor agent. It runs the lifecycle agent (TnveAgent on a
+ * StationNode: VDP station on every uplink) on real links, persists every VM and every VN's
+ * active uplink in SQLite before the requests they cause leave, answers each lifecycle call
+ * only when the nNVE did (or it failed), streams events (server-sent events), applies local
+ * tags to the vswitch, and feeds link up/down into the agent's fail-over.
  */
 import type { FastifyInstance } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import { existsSync, unlinkSync } from 'node:fs';
 import { seededRandom } from '../core/random.js';
 import { createApi, parseListen } from '../daemon/api.js';
 import { NodeDriver } from '../daemon/driver.js';
 import { createLogger, type Logger } from '../daemon/logger.js';
 import type { Link } from '../link/link.js';
-import { StationNode, type StationNodeEvent, type UplinkConfig } from '../node/station-node.js';
+import { StationNode, type UplinkConfig } from '../node/station-node.js';
 import type { StationEvent } from '../vdp/station.js';
 import {
   stateOfMode,
@@ -19,11 +22,23 @@ import {
   type VsiSpec,
   type VsiState,
 } from '../vdp/types.js';
+import { evbTimeUs } from '../wire/evb-tlv.js';
+import { DEFAULT_WIRE_OPTIONS } from '../wire/options.js';
 import { vsiKey } from '../wire/vdp.js';
+import {
+  AgentError,
+  TnveAgent,
+  type AgentEvent,
+  type Command,
+  type OpResult,
+  type TnveEvent,
+} from './agent.js';
 import type { TnveConfig, UplinkSettings } from './config.js';
-import { logStationEvent } from './events.js';
+import { logAgentEvent, logStationEvent } from './events.js';
+import { reconcilePlan, type ReconcileRequest } from './reconcile.js';
 import { registerTnveRoutes } from './routes.js';
 import { TnveStore } from './store.js';
+import { OvsVswitch } from './vswitch.js';
 
 export interface TnveOptions {
   readonly openLink?: (uplink: UplinkSettings) => Promise<Link> | Link;
@@ -62,14 +77,42 @@ export function uplinkConfig(cfg: TnveConfig, u: UplinkSettings, mac: string): U
   };
 }
 
+/** Station events worth streaming to orchestrators (not the per-frame noise). */
+const STREAMED = new Set([
+  'vsi-state',
+  'vids',
+  'keepalive-failed',
+  'ecp-failed',
+  'peer-up',
+  'peer-down',
+  'negotiated',
+  'vm',
+  'active-uplink',
+  'uplink-health',
+  'tag',
+  'tsi-bridge',
+  'op-result',
+]);
+
 export class TnveDaemon {
   readonly log: Logger;
+  readonly agent: TnveAgent;
   readonly node: StationNode;
-  readonly driver: NodeDriver<StationNodeEvent>;
+  readonly driver: NodeDriver<TnveEvent>;
   readonly api: FastifyInstance;
+  readonly vswitch: OvsVswitch | undefined;
   readonly startedAt = Date.now();
-  readonly counters = { events: new Map<string, number>(), storeErrors: 0 };
+  readonly counters = {
+    events: new Map<string, number>(),
+    storeErrors: 0,
+    tagsApplied: 0,
+    tagErrors: 0,
+  };
   private readonly waiters = new Map<string, (r: RequestResult) => void>();
+  private readonly opWaiters = new Map<string, (r: OpResult) => void>();
+  private readonly sse = new Set<ServerResponse>();
+  private sseSeq = 0;
+  private heartbeat: NodeJS.Timeout | undefined;
   private nextId = 0;
   private stopped = false;
 
@@ -87,9 +130,35 @@ export class TnveDaemon {
       random: seededRandom(seed),
       maxAttempts: cfg.maxAttempts,
     });
-    this.driver = new NodeDriver<StationNodeEvent>(this.node, links, (events) =>
-      this.onEvents(events),
+    const kaUs = evbTimeUs(cfg.evb?.rka ?? 20);
+    this.agent = new TnveAgent(
+      {
+        profile: cfg.profile,
+        uplinks: cfg.uplinks.map((u) => u.name),
+        multiHoming: cfg.multiHoming,
+        vns: cfg.vns,
+        typeVn: cfg.typeVn,
+        managerId: cfg.managerId,
+        preAssociateOnDefine: cfg.preAssociateOnDefine,
+        plainSuspend: cfg.plainSuspend,
+        opTimeoutUs: cfg.requestTimeoutMs * 1000,
+        retryUs: cfg.retryMs !== undefined ? cfg.retryMs * 1000 : kaUs,
+        maxRetryUs:
+          cfg.maxRetryMs !== undefined ? cfg.maxRetryMs * 1000 : Math.min(8 * kaUs, 60_000_000),
+        wire: DEFAULT_WIRE_OPTIONS,
+      },
+      this.node,
     );
+    this.driver = new NodeDriver<TnveEvent>(this.agent, links, (events) => this.onEvents(events));
+    this.vswitch = cfg.vswitch
+      ? new OvsVswitch({
+          ...(cfg.vswitch.db ? { db: cfg.vswitch.db } : {}),
+          ...(cfg.vswitch.vsctl ? { vsctl: cfg.vswitch.vsctl } : {}),
+          parkVid: cfg.vswitch.parkVid,
+          ...(cfg.vswitch.noWait !== undefined ? { noWait: cfg.vswitch.noWait } : {}),
+          ...(cfg.vswitch.retryForMs !== undefined ? { retryForMs: cfg.vswitch.retryForMs } : {}),
+        })
+      : undefined;
     this.api = createApi();
     registerTnveRoutes(this.api, this);
   }
@@ -118,45 +187,153 @@ export class TnveDaemon {
       log,
       opts.seed ?? Math.floor(Math.random() * 2 ** 31),
     );
-    for (const [name, link] of links) {
-      link.onStatus((s) =>
-        log.info(
-          { event: s.up ? 'uplink.up' : 'uplink.down', uplink: name, reason: s.reason },
-          `uplink ${name} ${s.up ? 'up' : 'down'}`,
-        ),
-      );
-    }
     const now = d.driver.now();
     d.driver.start();
-    d.driver.handle(d.node.start(now), now);
+    d.driver.handle(d.agent.start(now), now);
     // Re-assert every association held before a restart.
-    const saved = store.load();
+    const vms = store.loadVms();
     const bridges = store.loadBridges();
+    d.driver.handle(d.agent.restore(vms, store.loadActives(), bridges, now), now);
+    const saved = store.load().filter((s) => d.agent.ownerOf(s.key) === undefined);
     for (const name of links.keys()) {
       const items = saved
         .filter((s) => s.uplink === name)
         .map((s) => ({ spec: s.spec, state: s.state }));
       if (items.length === 0) continue;
-      d.driver.handle(d.node.restore(name, items, now, bridges.get(name)), now);
+      d.driver.handle(d.agent.feed(now, d.node.restore(name, items, now, bridges.get(name))), now);
     }
-    log.info({ event: 'state.restored', vsis: saved.length }, `re-asserting ${saved.length} VSIs`);
-    const listen = parseListen(cfg.api);
-    await d.api.listen({ host: listen.host, port: listen.port });
+    log.info(
+      { event: 'state.restored', vms: vms.length, vsis: saved.length },
+      `re-asserting ${vms.length} VMs and ${saved.length} other VSIs`,
+    );
+    for (const [name, link] of links) {
+      link.onStatus((s) => {
+        log.info(
+          { event: s.up ? 'uplink.up' : 'uplink.down', uplink: name, reason: s.reason },
+          `uplink ${name} ${s.up ? 'up' : 'down'}`,
+        );
+        if (d.stopped) return;
+        d.driver.run((t) => ({
+          outputs: d.agent.linkStatus(name, s.up, s.reason, t),
+          result: undefined,
+        }));
+      });
+      const st = link.status();
+      if (!st.up)
+        d.driver.run((t) => ({
+          outputs: d.agent.linkStatus(name, false, st.reason, t),
+          result: undefined,
+        }));
+    }
+    await d.listen();
+    d.heartbeat = setInterval(() => {
+      for (const res of d.sse) res.write(': keep-alive\n\n');
+    }, 15000);
+    d.heartbeat.unref();
     log.info(
       {
         event: 'daemon.started',
         api: cfg.api,
         uplinks: cfg.uplinks.map((u) => u.name),
         profile: cfg.profile,
+        multiHoming: cfg.multiHoming,
+        vswitch: cfg.vswitch ? 'ovs' : 'none',
       },
       'tnve started',
     );
     return d;
   }
 
+  private async listen(): Promise<void> {
+    if (this.cfg.api.startsWith('unix:')) {
+      const path = this.cfg.api.slice(5);
+      if (existsSync(path)) unlinkSync(path);
+      await this.api.listen({ path });
+      return;
+    }
+    const listen = parseListen(this.cfg.api);
+    await this.api.listen({ host: listen.host, port: listen.port });
+  }
+
+  /** Runs a lifecycle call; resolves with its result when the agent completed it. */
+  op(cmd: Command, timeoutMs?: number): Promise<OpResult> {
+    if (this.stopped) return Promise.reject(new Error('agent stopping'));
+    return new Promise<OpResult>((resolve) => {
+      let opId = '';
+      // The agent completes every operation by its own deadline; this is a safety net.
+      const limit = (timeoutMs ?? this.cfg.requestTimeoutMs) + 5000;
+      const timer = setTimeout(() => {
+        this.opWaiters.delete(opId);
+        resolve({
+          opId,
+          op: cmd.op,
+          vm: cmd.name,
+          ok: false,
+          state: null,
+          error: 'timeout',
+          message: `the agent did not complete ${cmd.op} within ${limit} ms`,
+          failures: [],
+          unconfirmed: [],
+          tookUs: limit * 1000,
+        });
+      }, limit);
+      const early: OpResult[] = [];
+      this.earlyResults = early;
+      try {
+        opId = this.driver.run((now) => {
+          const r = this.agent.command(
+            cmd,
+            now,
+            timeoutMs !== undefined ? timeoutMs * 1000 : undefined,
+          );
+          return { outputs: r.outputs, result: r.opId };
+        });
+      } finally {
+        this.earlyResults = undefined;
+      }
+      const done = early.find((r) => r.opId === opId);
+      if (done) {
+        clearTimeout(timer);
+        resolve(done);
+        return;
+      }
+      this.opWaiters.set(opId, (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      });
+    });
+  }
+
+  /** Results of the operation being started (they may complete within the call). */
+  private earlyResults: OpResult[] | undefined;
+
+  /** Reconciles the VMs with the orchestrator's view: runs the difference as lifecycle calls. */
+  async reconcile(
+    req: ReconcileRequest,
+    timeoutMs?: number,
+  ): Promise<{ name: string; ok: boolean; steps: OpResult[]; error?: string }[]> {
+    const current = new Map(
+      this.agent.vmNames().map((n) => [n, this.agent.vmView(n)!.state] as const),
+    );
+    const plan = reconcilePlan(current, req);
+    return Promise.all(
+      plan.map(async (p) => {
+        if (p.error) return { name: p.name, ok: false, steps: [], error: p.error };
+        const steps: OpResult[] = [];
+        for (const c of p.commands) {
+          const r = await this.op(c, timeoutMs);
+          steps.push(r);
+          if (!r.ok) return { name: p.name, ok: false, steps, error: r.message ?? r.error };
+        }
+        return { name: p.name, ok: true, steps };
+      }),
+    );
+  }
+
   /**
    * Asks the nNVE for `mode` for a VSI on an uplink and resolves with the answer (or a timeout
-   * failure). What the orchestrator wants is stored before the request leaves.
+   * failure). What the orchestrator wants is stored before the request leaves. VSIs that belong
+   * to a VM are refused (use the lifecycle calls).
    */
   request(
     uplink: string,
@@ -168,6 +345,9 @@ export class TnveDaemon {
     if (!this.links.has(uplink)) throw new Error(`no uplink ${uplink}`);
     const requestId = `api-${++this.nextId}`;
     const key = vsiKey(spec.idFormat, spec.id);
+    const owner = this.agent.ownerOf(key);
+    if (owner !== undefined)
+      throw new AgentError('conflict', `VSI belongs to VM ${owner}: use the VM lifecycle API`);
     this.store.set(uplink, key, spec, stateOfMode(mode));
     return new Promise<RequestResult>((resolve) => {
       const timer = setTimeout(() => {
@@ -189,13 +369,13 @@ export class TnveDaemon {
         resolve(r);
       });
       this.driver.run((now) => ({
-        outputs: this.node.request(uplink, { mode, spec, hints, requestId }, now),
+        outputs: this.agent.raw(uplink, { mode, spec, hints, requestId }, now),
         result: undefined,
       }));
     });
   }
 
-  private onEvents(events: StationNodeEvent[]): void {
+  private onEvents(events: TnveEvent[]): void {
     try {
       this.store.transaction(() => {
         for (const e of events) this.persist(e);
@@ -209,40 +389,104 @@ export class TnveDaemon {
     }
     for (const e of events) {
       this.counters.events.set(e.type, (this.counters.events.get(e.type) ?? 0) + 1);
-      logStationEvent(this.log, e);
+      if (isAgentEvent(e)) logAgentEvent(this.log, e);
+      else logStationEvent(this.log, e);
+      if (STREAMED.has(e.type)) this.broadcast(e.type, e);
       if (e.type === 'request-result' && e.requestId) {
         const w = this.waiters.get(e.requestId);
         if (w) {
           this.waiters.delete(e.requestId);
           w(e);
         }
+      } else if (e.type === 'op-result') {
+        const w = this.opWaiters.get(e.opId);
+        if (w) {
+          this.opWaiters.delete(e.opId);
+          w(e);
+        } else this.earlyResults?.push(e);
+      } else if (e.type === 'tag' && e.port !== undefined && this.vswitch) {
+        this.applyTag(e.port, e.vid, e.vm);
       }
     }
   }
 
-  /** Keeps the store equal to what each VSI should be after this event. */
-  private persist(e: StationNodeEvent): void {
-    if (e.type === 'negotiated') {
-      const b = this.node.rememberable(e.uplink);
-      if (b) this.store.setBridge(e.uplink, b);
-      return;
-    }
-    if (e.type === 'request-result') {
-      if (e.ok) {
-        const v = this.node.vsi(e.uplink, e.key);
-        if (v?.spec) this.store.set(e.uplink, e.key, v.spec, v.state);
-        else if (e.mode === 4) this.store.forget(e.uplink, e.key);
-      } else if (e.error !== 'superseded') {
-        // The request failed: what holds is what the nNVE last confirmed.
-        const v = this.node.vsi(e.uplink, e.key);
-        if (v && v.state !== 'init' && v.spec) this.store.set(e.uplink, e.key, v.spec, v.state);
-        else if (!v?.wanted) this.store.forget(e.uplink, e.key);
+  private applyTag(port: string, vid: number | null, vm: string): void {
+    void this.vswitch!.setTag(port, vid).then((o) => {
+      if (o.ok) this.counters.tagsApplied++;
+      else this.counters.tagErrors++;
+      const level = o.ok ? 'info' : 'warn';
+      this.log[level](
+        {
+          event: o.ok ? 'vswitch.tag' : 'vswitch.tag-failed',
+          vm,
+          port,
+          vid: o.vid,
+          attempts: o.attempts,
+          ...(o.ok ? {} : { err: o.error }),
+        },
+        o.ok ? `port ${port} tag=${o.vid}` : `port ${port} tag=${o.vid} failed: ${o.error}`,
+      );
+      this.broadcast(o.ok ? 'tag-applied' : 'tag-failed', { vm, ...o });
+    });
+  }
+
+  /** Keeps the store equal to what each VM and each other VSI should be after this event. */
+  private persist(e: TnveEvent): void {
+    switch (e.type) {
+      case 'vm-record':
+        if (e.record) this.store.putVm(e.record);
+        else this.store.deleteVm(e.name);
+        return;
+      case 'active-uplink':
+        this.store.setActive(e.vni, e.uplink);
+        return;
+      case 'negotiated': {
+        const b = this.node.rememberable(e.uplink);
+        if (b) this.store.setBridge(e.uplink, b);
+        return;
       }
-      return;
+      case 'request-result': {
+        if (this.agent.ownerOf(e.key) !== undefined) return;
+        if (e.ok) {
+          const v = this.node.vsi(e.uplink, e.key);
+          if (v?.spec) this.store.set(e.uplink, e.key, v.spec, v.state);
+          else if (e.mode === 4) this.store.forget(e.uplink, e.key);
+        } else if (e.error !== 'superseded') {
+          // The request failed: what holds is what the nNVE last confirmed.
+          const v = this.node.vsi(e.uplink, e.key);
+          if (v && v.state !== 'init' && v.spec) this.store.set(e.uplink, e.key, v.spec, v.state);
+          else if (!v?.wanted) this.store.forget(e.uplink, e.key);
+        }
+        return;
+      }
+      case 'vsi-state':
+        if (this.agent.ownerOf(e.key) !== undefined) return;
+        if (e.cause !== 'response') this.store.set(e.uplink, e.key, e.spec, e.to);
+        return;
+      default:
+        return;
     }
-    if (e.type === 'vsi-state' && e.cause !== 'response') {
-      this.store.set(e.uplink, e.key, e.spec, e.to);
-    }
+  }
+
+  /** Opens a server-sent event stream on a hijacked response. */
+  addEventClient(res: ServerResponse): void {
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+    });
+    res.write('retry: 1000\n\n');
+    this.sse.add(res);
+    res.on('close', () => this.sse.delete(res));
+    const snapshot = { vns: this.agent.vnsView(), vms: this.agent.vmNames().length };
+    res.write(`event: hello\ndata: ${JSON.stringify(snapshot)}\n\n`);
+  }
+
+  private broadcast(type: string, data: unknown): void {
+    if (this.sse.size === 0) return;
+    const id = ++this.sseSeq;
+    const line = `id: ${id}\nevent: ${type}\ndata: ${JSON.stringify({ ...(data as object), time: new Date().toISOString() }, jsonBytes)}\n\n`;
+    for (const res of this.sse) res.write(line);
   }
 
   vsiState(uplink: string, key: string): VsiState {
@@ -253,8 +497,9 @@ export class TnveDaemon {
     if (this.stopped) return;
     this.stopped = true;
     const now = this.driver.now();
-    this.driver.handle(this.node.stop(now), now);
+    this.driver.handle(this.agent.stop(now), now);
     this.driver.stop();
+    if (this.heartbeat) clearInterval(this.heartbeat);
     for (const [id, w] of this.waiters) {
       w({
         type: 'request-result',
@@ -269,6 +514,24 @@ export class TnveDaemon {
       });
     }
     this.waiters.clear();
+    for (const [id, w] of this.opWaiters) {
+      w({
+        opId: id,
+        op: 'start',
+        vm: '',
+        ok: false,
+        state: null,
+        error: 'timeout',
+        message: 'agent stopping',
+        failures: [],
+        unconfirmed: [],
+        tookUs: 0,
+      });
+    }
+    this.opWaiters.clear();
+    for (const res of this.sse) res.end();
+    this.sse.clear();
+    this.vswitch?.close();
     await this.api.close();
     for (const l of this.links.values()) await l.close();
     this.store.close();
@@ -286,4 +549,23 @@ export class TnveDaemon {
     this.log.info({ event: 'config.reloaded', changed }, 'configuration reloaded');
     return changed;
   }
+}
+
+const AGENT_EVENTS = new Set([
+  'vm',
+  'vm-record',
+  'active-uplink',
+  'uplink-health',
+  'tag',
+  'tsi-bridge',
+  'op-result',
+]);
+
+function isAgentEvent(e: TnveEvent): e is AgentEvent {
+  return AGENT_EVENTS.has(e.type);
+}
+
+function jsonBytes(_k: string, v: unknown): unknown {
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('hex');
+  return v;
 }

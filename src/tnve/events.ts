@@ -4,6 +4,7 @@ import type { StationNodeEvent } from '../node/station-node.js';
 import { reasonName } from '../wire/status.js';
 import { tsiState, type VsiMode } from '../vdp/types.js';
 import { VSI_TLV_NAMES } from '../wire/vdp.js';
+import type { AgentEvent } from './agent.js';
 
 function modeName(m: VsiMode): string {
   return VSI_TLV_NAMES[m];
@@ -131,6 +132,88 @@ export function logStationEvent(log: Logger, e: StationNodeEvent): void {
         },
         `frame dropped on ${e.uplink}: ${e.why}`,
       );
+      break;
+  }
+}
+
+/** One log line per lifecycle-agent event (not the per-VM persistence records). */
+export function logAgentEvent(log: Logger, e: AgentEvent): void {
+  switch (e.type) {
+    case 'vm':
+      log.info(
+        { event: 'vm.state', vm: e.name, from: e.from, to: e.to, cause: e.cause },
+        `VM ${e.name}: ${e.from ?? '-'} -> ${e.to ?? 'gone'} (${e.cause})`,
+      );
+      break;
+    case 'active-uplink':
+      (e.from === null ? log.info.bind(log) : log.warn.bind(log))(
+        {
+          event: e.from === null ? 'vn.active' : 'vn.failover',
+          vni: e.vni,
+          from: e.from,
+          to: e.uplink,
+          cause: e.cause,
+        },
+        e.from === null
+          ? `VN ${e.vni}: active uplink ${e.uplink}`
+          : `VN ${e.vni}: fail-over ${e.from} -> ${e.uplink} (${e.cause})`,
+      );
+      break;
+    case 'uplink-health':
+      (e.healthy ? log.info.bind(log) : log.warn.bind(log))(
+        {
+          event: e.healthy ? 'uplink.healthy' : 'uplink.unhealthy',
+          uplink: e.uplink,
+          cause: e.cause,
+        },
+        `uplink ${e.uplink} ${e.healthy ? 'healthy' : 'unhealthy'}: ${e.cause}`,
+      );
+      break;
+    case 'tag':
+      log.info(
+        {
+          event: 'tag',
+          vm: e.vm,
+          vsi: e.vsiId,
+          port: e.port,
+          vni: e.vni,
+          uplink: e.uplink,
+          vid: e.vid,
+        },
+        `local tag of ${e.vsiId} (VN ${e.vni}): ${e.vid ?? 'none'}${e.uplink ? ` on ${e.uplink}` : ''}`,
+      );
+      break;
+    case 'tsi-bridge':
+      log.warn(
+        {
+          event: 'tsi.bridge',
+          vm: e.vm,
+          vsi: e.vsiId,
+          uplink: e.uplink,
+          from: e.from,
+          to: e.to,
+          cause: e.cause,
+        },
+        `nNVE on ${e.uplink} changed ${e.vsiId} of VM ${e.vm}: ${e.from} -> ${e.to} (${e.cause})`,
+      );
+      break;
+    case 'op-result':
+      (e.ok ? log.info.bind(log) : log.warn.bind(log))(
+        {
+          event: e.ok ? 'op.ok' : 'op.failed',
+          op: e.op,
+          vm: e.vm,
+          state: e.state,
+          error: e.error,
+          detail: e.message,
+          failures: e.failures.length ? e.failures : undefined,
+          unconfirmed: e.unconfirmed.length ? e.unconfirmed : undefined,
+          tookMs: Math.round(e.tookUs / 100) / 10,
+        },
+        e.ok ? `${e.op} ${e.vm}: ok` : `${e.op} ${e.vm} failed: ${e.message}`,
+      );
+      break;
+    case 'vm-record':
       break;
   }
 }

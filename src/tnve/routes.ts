@@ -6,6 +6,55 @@ import { specFromJson, specToJson, VsiSpecSchema } from '../vdp/spec-json.js';
 import { tsiState, type VsiMode } from '../vdp/types.js';
 import type { TnveDaemon } from './daemon.js';
 import { reasonName } from '../wire/status.js';
+import { AgentError, type Command, type OpError, type OpResult } from './agent.js';
+import { AddressesSchema, UuidSchema, VmDefinitionSchema, VmNameSchema } from './model.js';
+import { ReconcileSchema } from './reconcile.js';
+
+const Timeout = z.object({ timeoutMs: z.number().int().min(100).max(600_000).optional() }).strict();
+const DefineBody = VmDefinitionSchema.extend(Timeout.shape);
+const AddressesBody = AddressesSchema.extend({
+  vsiId: UuidSchema,
+  timeoutMs: Timeout.shape.timeoutMs,
+});
+const ReconcileBody = ReconcileSchema.extend(Timeout.shape);
+
+const STATUS: Record<OpError, number> = {
+  'not-found': 404,
+  conflict: 409,
+  invalid: 400,
+  refused: 409,
+  unsupported: 422,
+  timeout: 504,
+  'no-uplink': 503,
+  superseded: 409,
+};
+
+const TITLES: Record<OpError, string> = {
+  'not-found': 'No such VM',
+  conflict: 'Not possible in this state',
+  invalid: 'Invalid definition',
+  refused: 'Refused by the nNVE',
+  unsupported: 'Not supported by the nNVE',
+  timeout: 'No confirmation from the nNVE',
+  'no-uplink': 'No uplink',
+  superseded: 'Superseded',
+};
+
+/** Simple lifecycle calls: POST /v1/vms/:name/<path> with an optional {timeoutMs}. */
+const SIMPLE: Record<string, Command['op']> = {
+  start: 'start',
+  pause: 'pause',
+  suspend: 'suspend',
+  resume: 'resume',
+  stop: 'stop',
+  destroy: 'destroy',
+  'migrate-in/commit': 'migrate-in-commit',
+  'migrate-in/abort': 'migrate-in-abort',
+  'migrate-out/begin': 'migrate-out-begin',
+  'migrate-out/switchover': 'migrate-out-switchover',
+  'migrate-out/commit': 'migrate-out-commit',
+  'migrate-out/abort': 'migrate-out-abort',
+};
 
 const MODES: Record<string, VsiMode> = {
   'pre-associate': 1,
@@ -39,6 +88,7 @@ export function registerTnveRoutes(app: FastifyInstance, d: TnveDaemon): void {
         mac: link.mac,
         status: link.status(),
         bridge: info.bridge ?? null,
+        health: d.agent.uplinkHealth(u.name),
         evb: info.timing,
         profile: info.caps.profile,
         groupId: info.caps.groupId ?? null,
@@ -79,7 +129,100 @@ export function registerTnveRoutes(app: FastifyInstance, d: TnveDaemon): void {
     ),
     events: Object.fromEntries(d.counters.events),
     storeErrors: d.counters.storeErrors,
+    vms: d.agent.vmNames().length,
+    openOps: d.agent.openOps(),
+    tagsApplied: d.counters.tagsApplied,
+    tagErrors: d.counters.tagErrors,
   }));
+
+  // -------------------------------------------------------------------------------------
+  // VM lifecycle
+
+  const name = (params: unknown): string => {
+    const r = VmNameSchema.safeParse((params as { name?: unknown }).name);
+    if (!r.success) throw new ApiError(400, 'Invalid VM name', r.error.issues[0]!.message);
+    return r.data;
+  };
+
+  const answer = (r: OpResult): unknown => {
+    const body = {
+      ok: r.ok,
+      op: r.op,
+      vm: r.vm,
+      state: r.state,
+      tookMs: Math.round(r.tookUs / 100) / 10,
+      failures: r.failures,
+      unconfirmed: r.unconfirmed,
+      view: r.state !== null ? (d.agent.vmView(r.vm) ?? null) : null,
+    };
+    if (r.ok) return body;
+    const err = r.error ?? 'timeout';
+    throw new ApiError(STATUS[err], TITLES[err], r.message ?? err, { ...body, error: err });
+  };
+
+  const run = async (c: Command, timeoutMs?: number): Promise<unknown> =>
+    answer(await d.op(c, timeoutMs));
+
+  app.get('/v1/vms', async () => d.agent.vmNames().map((n) => d.agent.vmView(n)));
+
+  app.get('/v1/vms/:name', async (req) => {
+    const n = name(req.params);
+    const v = d.agent.vmView(n);
+    if (!v) throw new ApiError(404, 'No such VM', `no VM ${n}`);
+    return v;
+  });
+
+  /** define (or redefine while shut off) */
+  app.put('/v1/vms/:name', async (req) => {
+    const b = parseBody(DefineBody, req.body ?? {});
+    const { timeoutMs, ...def } = b;
+    return run({ op: 'define', name: name(req.params), def }, timeoutMs);
+  });
+
+  app.delete('/v1/vms/:name', async (req) => run({ op: 'destroy', name: name(req.params) }));
+
+  for (const [path, op] of Object.entries(SIMPLE)) {
+    app.post(`/v1/vms/:name/${path}`, async (req) => {
+      const b = parseBody(Timeout, req.body ?? {});
+      return run({ op, name: name(req.params) } as Command, b.timeoutMs);
+    });
+  }
+
+  app.post('/v1/vms/:name/migrate-in/begin', async (req) => {
+    const b = parseBody(DefineBody, req.body ?? {});
+    const { timeoutMs, ...def } = b;
+    return run({ op: 'migrate-in-begin', name: name(req.params), def }, timeoutMs);
+  });
+
+  app.post('/v1/vms/:name/addresses', async (req) => {
+    const b = parseBody(AddressesBody, req.body ?? {});
+    const { timeoutMs, vsiId, ...update } = b;
+    return run({ op: 'set-addresses', name: name(req.params), vsiId, update }, timeoutMs);
+  });
+
+  app.post('/v1/reconcile', async (req) => {
+    const b = parseBody(ReconcileBody, req.body ?? {});
+    const { timeoutMs, ...r } = b;
+    const results = await d.reconcile(r, timeoutMs);
+    return {
+      ok: results.every((x) => x.ok),
+      results: results.map((x) => ({
+        name: x.name,
+        ok: x.ok,
+        ...(x.error ? { error: x.error } : {}),
+        steps: x.steps.map((s) => ({ op: s.op, ok: s.ok, state: s.state, error: s.error ?? null })),
+        state: d.agent.vmView(x.name)?.state ?? null,
+      })),
+    };
+  });
+
+  app.get('/v1/vns', async () => d.agent.vnsView());
+
+  app.get('/v1/events', (req, reply) => {
+    reply.hijack();
+    d.addEventClient(reply.raw);
+    void req;
+  });
 
   /** Sends one VDP request and answers with the nNVE's answer. */
   app.post('/v1/requests', async (req, reply) => {
@@ -92,7 +235,13 @@ export function registerTnveRoutes(app: FastifyInstance, d: TnveDaemon): void {
     } catch (e) {
       throw new ApiError(400, 'Invalid VSI', (e as Error).message);
     }
-    const r = await d.request(uplink, MODES[b.mode]!, spec, b.hints ?? {}, b.timeoutMs);
+    let r;
+    try {
+      r = await d.request(uplink, MODES[b.mode]!, spec, b.hints ?? {}, b.timeoutMs);
+    } catch (e) {
+      if (e instanceof AgentError) throw new ApiError(409, 'VSI owned by a VM', e.message);
+      throw e;
+    }
     if (r.ok) {
       const v = d.node.vsi(uplink, r.key);
       return {
