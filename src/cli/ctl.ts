@@ -1,40 +1,20 @@
 /** `splitnve ctl`: reads and changes a running daemon's state over its HTTP API. */
+import { apiCall, ApiCallError } from '../tnve/client.js';
 
 export interface CtlOptions {
   readonly api: string;
   readonly json?: boolean;
 }
 
-function baseUrl(api: string): string {
-  return api.startsWith('http') ? api.replace(/\/$/, '') : `http://${api}`;
-}
-
+/** GET (no body) or POST (body) on the daemon's API at HOST:PORT or unix:/path. */
 export async function ctlFetch(api: string, path: string, body?: unknown): Promise<unknown> {
-  let res: Response;
+  const addr = api.replace(/^https?:\/\//, '').replace(/\/$/, '');
   try {
-    res = await fetch(`${baseUrl(api)}${path}`, {
-      method: body === undefined ? 'GET' : 'POST',
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
+    return await apiCall(addr, body === undefined ? 'GET' : 'POST', path, body, 60_000);
   } catch (e) {
-    throw new Error(
-      `cannot reach the daemon at ${api}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`,
-      { cause: e },
-    );
+    if (e instanceof ApiCallError) throw new Error(`${e.status} ${e.message}`, { cause: e });
+    throw new Error(`cannot reach the daemon at ${api}: ${(e as Error).message}`, { cause: e });
   }
-  const text = await res.text();
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch {
-    data = text;
-  }
-  if (!res.ok) {
-    const p = data as { title?: string; detail?: string };
-    throw new Error(`${res.status} ${p.title ?? res.statusText}: ${p.detail ?? text}`);
-  }
-  return data;
 }
 
 /** Columns shown in the human table of each listing. */

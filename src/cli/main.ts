@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 /** The `splitnve` command. Each subcommand lives in its own module. */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { decodeInputs } from './decode.js';
 import { runDemo } from './demo.js';
 import { ctlFetch, renderTable } from './ctl.js';
 import { registerAgentCommands } from './vm.js';
+import { registerCtlOps } from './ctl-ops.js';
 
 function intArg(v: string): number {
   const n = Number(v);
@@ -110,6 +113,7 @@ export function buildProgram(): Command {
       ...(evbFlags(o) ? { evb: evbFlags(o)! } : {}),
     };
     const d = await runDaemon('nnve', () => NnveDaemon.start(loadNnveConfig(flags)));
+    d.ops.configSource = () => loadNnveConfig(flags);
     process.on('SIGHUP', () => {
       try {
         d.reload(loadNnveConfig(flags));
@@ -156,6 +160,7 @@ export function buildProgram(): Command {
       ...(o.managerId ? { managerId: o.managerId as string } : {}),
     };
     const d = await runDaemon('tnve', () => TnveDaemon.start(loadTnveConfig(flags)));
+    d.ops.configSource = () => loadTnveConfig(flags);
     process.on('SIGHUP', () => {
       try {
         d.reload(loadTnveConfig(flags));
@@ -213,6 +218,8 @@ export function buildProgram(): Command {
       });
     });
 
+  registerCtlOps(ctl);
+
   registerAgentCommands(program);
   return program;
 }
@@ -255,4 +262,15 @@ async function runDaemon<D extends { stop(): Promise<void> }>(
   return d;
 }
 
-await buildProgram().parseAsync(process.argv);
+/** True when this file is the program being run (not imported, e.g. by the docs generator). */
+function isMain(): boolean {
+  const arg = process.argv[1];
+  if (!arg) return false;
+  try {
+    return realpathSync(arg) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) await buildProgram().parseAsync(process.argv);

@@ -4,6 +4,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { ZodType } from 'zod';
+import { trackRoutes } from './openapi.js';
 
 export class ApiError extends Error {
   constructor(
@@ -25,6 +26,7 @@ export function problem(reply: FastifyReply, e: ApiError): FastifyReply {
 
 export function createApi(): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 1 << 20 });
+  trackRoutes(app);
   app.setErrorHandler((err, _req, reply) => {
     if (err instanceof ApiError) return problem(reply, err);
     const status = (err as { statusCode?: number }).statusCode ?? 500;

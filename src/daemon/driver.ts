@@ -11,6 +11,11 @@ export type DriverOutput<E> =
   | { readonly type: 'transmit'; readonly port: string; readonly frame: Uint8Array }
   | { readonly type: 'event'; readonly event: E };
 
+export interface FrameTapHook {
+  rx(port: string, frames: readonly Uint8Array[]): void;
+  tx(port: string, frames: readonly Uint8Array[]): void;
+}
+
 export interface DrivenNode<E> {
   deadline(): number | undefined;
   handleTimeout(now: number): DriverOutput<E>[];
@@ -23,6 +28,8 @@ export class NodeDriver<E> {
   private running = false;
   /** Frames that could not be sent because the port has no link (counted). */
   unroutable = 0;
+  /** Sees every frame received and sent (metrics), before the node or the link does. */
+  tap: FrameTapHook | undefined;
 
   constructor(
     private readonly node: DrivenNode<E>,
@@ -37,6 +44,7 @@ export class NodeDriver<E> {
     for (const [port, link] of this.links) {
       link.onFrames((frames) => {
         if (!this.running) return;
+        this.tap?.rx(port, frames);
         const now = this.clock();
         const outs: DriverOutput<E>[] = [];
         for (const f of frames) {
@@ -81,8 +89,10 @@ export class NodeDriver<E> {
     }
     for (const [port, frames] of byPort) {
       const link = this.links.get(port);
-      if (link) link.send(frames);
-      else this.unroutable += frames.length;
+      if (link) {
+        this.tap?.tx(port, frames);
+        link.send(frames);
+      } else this.unroutable += frames.length;
     }
     this.arm();
   }

@@ -16,6 +16,9 @@ import type { NnveConfig, PortSettings } from './config.js';
 import { registerNnveRoutes } from './routes.js';
 import { NnveStore } from './store.js';
 import { logBridgeEvent } from './events.js';
+import { DaemonOps } from '../daemon/ops.js';
+import { StationDrains } from './drain.js';
+import { attachNnveOps } from './ops.js';
 
 export interface NnveOptions {
   /** Opens the link of a port (default: raw Ethernet on the interface of that name). */
@@ -71,6 +74,9 @@ export class NnveDaemon {
   readonly api: FastifyInstance;
   readonly startedAt = Date.now();
   readonly counters = { events: new Map<string, number>(), storeErrors: 0 };
+  /** Event log, metrics, OpenAPI, dashboard (src/daemon/ops.ts). */
+  readonly ops: DaemonOps;
+  readonly drains: StationDrains;
   private stopped = false;
 
   private constructor(
@@ -81,6 +87,8 @@ export class NnveDaemon {
     seed: number,
   ) {
     this.log = log;
+    this.ops = DaemonOps.of(log);
+    this.drains = StationDrains.inStateDir(cfg.stateDir);
     const segments = new Map(cfg.ports.map((p) => [p.name, p.segment ?? p.name]));
     this.policy = new VlanPoolPolicy(
       parseVlanRanges(cfg.vlanPool),
@@ -89,18 +97,22 @@ export class NnveDaemon {
     this.node = new BridgeNode({
       ports: cfg.ports.map((p) => bridgePortConfig(cfg, p, links.get(p.name)!.mac)),
       profile: cfg.profile,
-      policy: this.policy,
+      policy: this.drains.wrap(this.policy),
       random: seededRandom(seed),
     });
     this.driver = new NodeDriver<BridgeNodeEvent>(this.node, links, (events, now) =>
       this.onEvents(events, now),
     );
+    this.ops.tapDriver(this.driver);
     this.api = createApi();
     registerNnveRoutes(this.api, this);
+    attachNnveOps(this);
   }
 
   static async start(cfg: NnveConfig, opts: NnveOptions = {}): Promise<NnveDaemon> {
-    const log = opts.log ?? createLogger({ name: 'nnve', level: cfg.logLevel });
+    const log = new DaemonOps('nnve', 'bridge').wrap(
+      opts.log ?? createLogger({ name: 'nnve', level: cfg.logLevel }),
+    );
     const links = new Map<string, Link>();
     try {
       for (const p of cfg.ports) {
@@ -171,6 +183,7 @@ export class NnveDaemon {
     for (const e of events) {
       this.counters.events.set(e.type, (this.counters.events.get(e.type) ?? 0) + 1);
       logBridgeEvent(this.log, e);
+      this.ops.metrics.bridgeEvent(e);
     }
   }
 

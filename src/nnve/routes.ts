@@ -8,7 +8,7 @@ import type { NnveDaemon } from './daemon.js';
 
 const mac = z.string().refine(isMac, 'not a MAC address');
 
-const DeassociateBody = z
+export const DeassociateBody = z
   .object({
     port: z.string(),
     station: mac,
@@ -19,7 +19,9 @@ const DeassociateBody = z
   })
   .strict();
 
-const DeactivateBody = z.object({ port: z.string(), station: mac, vsi: z.string() }).strict();
+export const DeactivateBody = z
+  .object({ port: z.string(), station: mac, vsi: z.string() })
+  .strict();
 
 export function vsiView(d: NnveDaemon): Record<string, unknown>[] {
   const now = d.driver.now();

@@ -99,16 +99,18 @@ export interface SseEvent {
 }
 
 /**
- * Follows GET /v1/events until `signal` aborts or the server closes; calls `onEvent` for each
+ * Follows GET /v1/events (or `path`) until `signal` aborts or the server closes; calls `onEvent` for each
  * event. Resolves when the stream ends.
  */
 export async function followEvents(
   api: string,
   onEvent: (e: SseEvent) => void,
   signal?: AbortSignal,
+  /** Another event stream of the daemon, e.g. `/v1/log/stream?limit=10`. */
+  path = '/v1/events',
 ): Promise<void> {
-  const res = await open(api, 'GET', '/v1/events', undefined, 0);
-  if ((res.statusCode ?? 0) !== 200) throw new Error(`GET /v1/events: HTTP ${res.statusCode}`);
+  const res = await open(api, 'GET', path, undefined, 0);
+  if ((res.statusCode ?? 0) !== 200) throw new Error(`GET ${path}: HTTP ${res.statusCode}`);
   const stop = (): void => {
     res.destroy();
   };

@@ -39,6 +39,8 @@ import { reconcilePlan, type ReconcileRequest } from './reconcile.js';
 import { registerTnveRoutes } from './routes.js';
 import { TnveStore } from './store.js';
 import { OvsVswitch } from './vswitch.js';
+import { DaemonOps } from '../daemon/ops.js';
+import { attachTnveOps, countAgentEvent } from './ops.js';
 
 export interface TnveOptions {
   readonly openLink?: (uplink: UplinkSettings) => Promise<Link> | Link;
@@ -108,6 +110,8 @@ export class TnveDaemon {
     tagsApplied: 0,
     tagErrors: 0,
   };
+  /** Event log, metrics, OpenAPI, dashboard (src/daemon/ops.ts). */
+  readonly ops: DaemonOps;
   private readonly waiters = new Map<string, (r: RequestResult) => void>();
   private readonly opWaiters = new Map<string, (r: OpResult) => void>();
   private readonly sse = new Set<ServerResponse>();
@@ -124,6 +128,7 @@ export class TnveDaemon {
     seed: number,
   ) {
     this.log = log;
+    this.ops = DaemonOps.of(log);
     this.node = new StationNode({
       uplinks: cfg.uplinks.map((u) => uplinkConfig(cfg, u, links.get(u.name)!.mac)),
       profile: cfg.profile,
@@ -150,6 +155,7 @@ export class TnveDaemon {
       this.node,
     );
     this.driver = new NodeDriver<TnveEvent>(this.agent, links, (events) => this.onEvents(events));
+    this.ops.tapDriver(this.driver);
     this.vswitch = cfg.vswitch
       ? new OvsVswitch({
           ...(cfg.vswitch.db ? { db: cfg.vswitch.db } : {}),
@@ -161,10 +167,13 @@ export class TnveDaemon {
       : undefined;
     this.api = createApi();
     registerTnveRoutes(this.api, this);
+    attachTnveOps(this);
   }
 
   static async start(cfg: TnveConfig, opts: TnveOptions = {}): Promise<TnveDaemon> {
-    const log = opts.log ?? createLogger({ name: 'tnve', level: cfg.logLevel });
+    const log = new DaemonOps('tnve', 'station').wrap(
+      opts.log ?? createLogger({ name: 'tnve', level: cfg.logLevel }),
+    );
     const links = new Map<string, Link>();
     try {
       for (const u of cfg.uplinks) {
@@ -389,8 +398,13 @@ export class TnveDaemon {
     }
     for (const e of events) {
       this.counters.events.set(e.type, (this.counters.events.get(e.type) ?? 0) + 1);
-      if (isAgentEvent(e)) logAgentEvent(this.log, e);
-      else logStationEvent(this.log, e);
+      if (isAgentEvent(e)) {
+        logAgentEvent(this.log, e);
+        countAgentEvent(this, e);
+      } else {
+        logStationEvent(this.log, e);
+        this.ops.metrics.stationEvent(e);
+      }
       if (STREAMED.has(e.type)) this.broadcast(e.type, e);
       if (e.type === 'request-result' && e.requestId) {
         const w = this.waiters.get(e.requestId);

@@ -10,13 +10,15 @@ import { AgentError, type Command, type OpError, type OpResult } from './agent.j
 import { AddressesSchema, UuidSchema, VmDefinitionSchema, VmNameSchema } from './model.js';
 import { ReconcileSchema } from './reconcile.js';
 
-const Timeout = z.object({ timeoutMs: z.number().int().min(100).max(600_000).optional() }).strict();
-const DefineBody = VmDefinitionSchema.extend(Timeout.shape);
-const AddressesBody = AddressesSchema.extend({
+export const Timeout = z
+  .object({ timeoutMs: z.number().int().min(100).max(600_000).optional() })
+  .strict();
+export const DefineBody = VmDefinitionSchema.extend(Timeout.shape);
+export const AddressesBody = AddressesSchema.extend({
   vsiId: UuidSchema,
   timeoutMs: Timeout.shape.timeoutMs,
 });
-const ReconcileBody = ReconcileSchema.extend(Timeout.shape);
+export const ReconcileBody = ReconcileSchema.extend(Timeout.shape);
 
 const STATUS: Record<OpError, number> = {
   'not-found': 404,
@@ -41,7 +43,7 @@ const TITLES: Record<OpError, string> = {
 };
 
 /** Simple lifecycle calls: POST /v1/vms/:name/<path> with an optional {timeoutMs}. */
-const SIMPLE: Record<string, Command['op']> = {
+export const SIMPLE: Record<string, Command['op']> = {
   start: 'start',
   pause: 'pause',
   suspend: 'suspend',
@@ -63,7 +65,7 @@ const MODES: Record<string, VsiMode> = {
   'de-associate': 4,
 };
 
-const RequestBody = z
+export const RequestBody = z
   .object({
     uplink: z.string().optional(),
     mode: z.enum(['pre-associate', 'pre-associate-rr', 'associate', 'de-associate']),
