@@ -45,6 +45,7 @@ const COLUMNS: Record<string, string[]> = {
   vaps: ['segment', 'vni', 'vid', 'tsis', 'stations', 'ports'],
   peers: [
     'port',
+    'uplink',
     'peer',
     'negotiated.r',
     'negotiated.rte',

@@ -159,6 +159,9 @@ function field(obj, spec) {
   return undefined;
 }
 
+/** Filter entries and similar objects: the usual fields first, in a stable order. */
+const ORDER = ['groupId', 'vni', 'mac', 'ipv4', 'ipv6', 'ip', 'vid'];
+
 function text(v) {
   if (v === undefined || v === null) return '–';
   if (Array.isArray(v)) {
@@ -167,6 +170,7 @@ function text(v) {
         x && typeof x === 'object'
           ? Object.entries(x)
               .filter(([k, val]) => val !== undefined && !['ps', 'pcp'].includes(k))
+              .sort(([a], [b]) => rank(a) - rank(b))
               .map(([k, val]) => `${k === 'groupId' ? 'vni' : k}=${text(val)}`)
               .join(' ')
           : String(x),
@@ -175,6 +179,11 @@ function text(v) {
   }
   if (typeof v === 'object') return JSON.stringify(v);
   return String(v);
+}
+
+function rank(k) {
+  const i = ORDER.indexOf(k);
+  return i < 0 ? ORDER.length : i;
 }
 
 function el(tag, attrs = {}, children = []) {
