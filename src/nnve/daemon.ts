@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { seededRandom } from '../core/random.js';
-import { createApi, parseListen } from '../daemon/api.js';
+import { createApi, listenApi } from '../daemon/api.js';
 import { NodeDriver } from '../daemon/driver.js';
 import { createLogger, type Logger } from '../daemon/logger.js';
 import type { Link } from '../link/link.js';
@@ -144,8 +144,7 @@ export class NnveDaemon {
     );
     d.driver.start();
     d.driver.handle(outs, now);
-    const listen = parseListen(cfg.api);
-    await d.api.listen({ host: listen.host, port: listen.port });
+    await listenApi(d.api, cfg.api);
     log.info(
       {
         event: 'daemon.started',

@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { seededRandom } from '../core/random.js';
-import { createApi, parseListen } from '../daemon/api.js';
+import { createApi, listenApi } from '../daemon/api.js';
 import { NodeDriver } from '../daemon/driver.js';
 import { createLogger, type Logger } from '../daemon/logger.js';
 import type { Link } from '../link/link.js';
@@ -140,8 +140,7 @@ export class TnveDaemon {
       d.driver.handle(d.node.restore(name, items, now, bridges.get(name)), now);
     }
     log.info({ event: 'state.restored', vsis: saved.length }, `re-asserting ${saved.length} VSIs`);
-    const listen = parseListen(cfg.api);
-    await d.api.listen({ host: listen.host, port: listen.port });
+    await listenApi(d.api, cfg.api);
     log.info(
       {
         event: 'daemon.started',
