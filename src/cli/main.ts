@@ -125,7 +125,7 @@ export function buildProgram(): Command {
     program
       .command('tnve')
       .description('run the hypervisor agent (VDP station)')
-      .option('--uplink <ifname[@peer_mac]...>', 'an uplink towards an nNVE (repeatable)')
+      .option('--uplink <uplink...>', 'an uplink towards an nNVE: IFNAME[@PEER_MAC] (repeatable)')
       .option('--state-dir <dir>', 'where state is kept')
       .option('--api <host:port|unix:path>', 'HTTP API address (TCP, or a unix socket)')
       .option('--profile <profile>', '802.1Qbg or splitnve')
