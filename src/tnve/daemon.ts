@@ -239,7 +239,9 @@ export class TnveDaemon {
       }
       return;
     }
-    if (e.type === 'vsi-state' && e.cause !== 'response') {
+    // Every state change, responses included: a keep-alive answered after an unsolicited
+    // De-Associate brings a VSI back with no request-result to persist it.
+    if (e.type === 'vsi-state') {
       this.store.set(e.uplink, e.key, e.spec, e.to);
     }
   }
