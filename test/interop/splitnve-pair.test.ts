@@ -406,7 +406,7 @@ describe('interop (c): splitnve tnve <-> splitnve nnve, splitnve profile', () =>
       const mark = nnve.mark('tsi.state');
       const t0 = performance.now();
       assert.ok(tnve2.proc.signal('SIGSTOP'));
-      let ms = 0;
+      let ms: number;
       try {
         const e = await nnve.waitEvent(
           'expiry',
