@@ -194,8 +194,9 @@ export class NnveDaemon {
       const cur = agent.config;
       const next = { ...cur, ...want, values: want.values ?? cur.values };
       if (JSON.stringify(next) !== JSON.stringify(cur)) {
-        const eo: Parameters<typeof agent.reconfigure>[2] = [];
-        agent.reconfigure(next, now, eo);
+        // Through the node: it re-arms the port's LLDP timer (the new TLV leaves now) and
+        // applies the renegotiated values to the port's stations.
+        this.driver.handle(this.node.reconfigureEvb(p.name, next, now), now);
         changed.push(`ports.${p.name}.evb`);
       }
     }

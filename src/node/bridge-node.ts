@@ -374,6 +374,20 @@ export class BridgeNode {
     return out;
   }
 
+  /**
+   * New EVB settings for a port (configuration reload): renegotiates with every peer, updates
+   * their sessions, and sends the changed TLV at once (fast transmissions).
+   */
+  reconfigureEvb(port: string, cfg: EvbConfig, now: number): BridgeNodeOutput[] {
+    const out: BridgeNodeOutput[] = [];
+    const p = this.ports.get(port);
+    if (!p) return out;
+    const eo: EvbOutput[] = [];
+    p.evb.reconfigure(cfg, now, eo);
+    this.evbOutputs(p, eo, now, out);
+    return out;
+  }
+
   // ------------------------------------------------------------------------------------------
   // Views
 
