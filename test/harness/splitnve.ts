@@ -14,7 +14,7 @@ import { request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Lab } from './netns.js';
-import { run, runOk, waitUntil, type ManagedProcess } from './proc.js';
+import { run, runOk, sleep, waitUntil, type ManagedProcess } from './proc.js';
 
 /** Repository root (this file runs from dist/test/harness/). */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -329,8 +329,13 @@ export class Capture {
     return new Capture(proc, file);
   }
 
-  /** Stops dumpcap (SIGTERM: it finishes the file) and returns the file. */
+  /**
+   * Stops dumpcap (SIGTERM: it finishes the file) and returns the file. Waits a little first:
+   * dumpcap writes what its capture buffer holds on its read timeout, and frames still in the
+   * buffer at SIGTERM were seen lost (the last ~100 ms before the signal).
+   */
   async stop(): Promise<string> {
+    await sleep(1500);
     await this.proc.stop(5000);
     return this.file;
   }

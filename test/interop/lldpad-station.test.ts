@@ -686,7 +686,6 @@ describe('interop (a): lldpad station <-> splitnve nnve bridge', () => {
   it(
     '(e) every frame our bridge sent decodes cleanly with tshark, splitnve.lua and splitnve decode',
     step(async (t) => {
-      await sleep(300); // the unsolicited De-Associates' retransmissions
       const file = await capture.stop();
       const r = await checkFrames(file, [BR_MAC, BR2_MAC], {
         // Refusals of the deliberately invalid requests echo the offending field (a malformed
