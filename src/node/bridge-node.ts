@@ -158,6 +158,8 @@ export class BridgeNode {
   private readonly remembered = new Map<string, RememberedStation>();
   /** VSI key -> session key where it is Associated (Activated): never on two at once. */
   private readonly active = new Map<string, string>();
+  /** Sessions whose ECP sent in the current step (see `transmitted`). */
+  private readonly sentInStep = new Set<Session>();
   private started = false;
 
   constructor(private readonly cfg: BridgeNodeConfig) {
@@ -644,6 +646,7 @@ export class BridgeNode {
       switch (o.type) {
         case 'transmit':
           this.stats.framesOut++;
+          this.sentInStep.add(s);
           out.push({
             type: 'transmit',
             port: s.port.cfg.name,
@@ -714,6 +717,18 @@ export class BridgeNode {
     out.push(...ev);
     // The other session's queue grew: it is pumped when its timer runs.
     this.timers.set(s.key, now);
+  }
+
+  /**
+   * The driver sent the frames of the step stamped `stepNow` at `sentAt` (after committing its
+   * events): ECP gaps and ACK timers of the sessions that sent run from `sentAt`.
+   */
+  transmitted(stepNow: number, sentAt: number): void {
+    for (const s of this.sentInStep) {
+      s.ecp.transmittedAt(stepNow, sentAt);
+      this.schedule(s, sentAt);
+    }
+    this.sentInStep.clear();
   }
 
   /** Sends what the VDP machine has queued while ECP allows, then re-arms the session timer. */
