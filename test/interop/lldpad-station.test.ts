@@ -37,9 +37,11 @@ const BR2_MAC = '02:00:00:00:bb:02';
 const POOL = { min: 100, max: 199 };
 
 // lldpad and our bridge configure different values; both must end up sending the maxima.
-const LLDPAD_EVB = { retries: 3, rte: 7, rwd: 14, rka: 16 };
-const OUR_EVB = { r: 2, rte: 8, rwd: 13, rka: 16 };
-const AGREED = { r: 3, rte: 8, rwd: 14, rka: 16 };
+// RTE 10: a 10 ms ACK timer. With RTE 8 (2.56 ms: 4 tries within 10 ms) a daemon stalled for
+// 10 ms on a loaded 2-core machine made lldpad give up a keep-alive, which it never retries.
+const LLDPAD_EVB = { retries: 3, rte: 9, rwd: 14, rka: 16 };
+const OUR_EVB = { r: 2, rte: 10, rwd: 13, rka: 16 };
+const AGREED = { r: 3, rte: 10, rwd: 14, rka: 16 };
 /** Keep-alive expiry of our bridge: 1.5·((2R+1)·10µs·2^RTE + 10µs·2^RKA) in ms. */
 const EXPIRY_MS = 1.5 * ((2 * AGREED.r + 1) * evbTimerMs(AGREED.rte) + evbTimerMs(AGREED.rka));
 
@@ -204,7 +206,7 @@ describe('interop (a): lldpad station <-> splitnve nnve bridge', () => {
       );
       const ctl = await nnve.ctl(['peers']);
       assert.equal(ctl.code, 0, ctl.stderr);
-      assert.match(ctl.stdout, new RegExp(`vbr0\\s+${ST_MAC}\\s+3\\s+8\\s+14\\s+16\\s+true`));
+      assert.match(ctl.stdout, new RegExp(`vbr0\\s+${ST_MAC}\\s+3\\s+10\\s+14\\s+16\\s+true`));
       assert.ok(nnve.events('evb.negotiated').some((e) => e.peer === ST_MAC));
       // lldpad's VDP starts ~1 s after it (notes Q7).
       await station.waitVdpReady();
@@ -330,7 +332,7 @@ describe('interop (a): lldpad station <-> splitnve nnve bridge', () => {
       const mgr = managerIdFromString('rawmgr');
       rawGid = RawStation.open(injNs, 'vinj0', RAW_GID_MAC, BR2_MAC);
       rawNoGid = RawStation.open(injNs, 'vinj0', RAW_NOGID_MAC, BR2_MAC);
-      const evb = { r: 3, rte: 8, rwd: 14, rka: 16 };
+      const evb = { r: 3, rte: 10, rwd: 14, rka: 16 };
       rawGid.sendLldp({ ...evb, sgid: true });
       rawNoGid.sendLldp({ ...evb, sgid: false });
       const peers = await poll('both raw stations negotiated on vbr1', async () => {
