@@ -1,4 +1,5 @@
 /** `splitnve ctl`: reads and changes a running daemon's state over its HTTP API. */
+import { request } from 'node:http';
 
 export interface CtlOptions {
   readonly api: string;
@@ -9,21 +10,62 @@ function baseUrl(api: string): string {
   return api.startsWith('http') ? api.replace(/\/$/, '') : `http://${api}`;
 }
 
+/** One HTTP exchange over a unix socket (fetch cannot use one). */
+function unixRequest(
+  path: string,
+  url: string,
+  body: string | undefined,
+): Promise<{ status: number; ok: boolean; statusText: string; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        socketPath: path,
+        path: url,
+        method: body === undefined ? 'GET' : 'POST',
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const status = res.statusCode ?? 0;
+          resolve({
+            status,
+            ok: status >= 200 && status < 300,
+            statusText: res.statusMessage ?? '',
+            text: Buffer.concat(chunks).toString('utf8'),
+          });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** GET (no body) or POST (JSON body) to a daemon API: HOST:PORT, http(s)://…, or unix:PATH. */
 export async function ctlFetch(api: string, path: string, body?: unknown): Promise<unknown> {
-  let res: Response;
+  let res: { status: number; ok: boolean; statusText: string; text: string };
+  const json = body === undefined ? undefined : JSON.stringify(body);
   try {
-    res = await fetch(`${baseUrl(api)}${path}`, {
-      method: body === undefined ? 'GET' : 'POST',
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
+    if (api.startsWith('unix:')) {
+      res = await unixRequest(api.slice(5), path, json);
+    } else {
+      const r = await fetch(`${baseUrl(api)}${path}`, {
+        method: json === undefined ? 'GET' : 'POST',
+        headers: json === undefined ? {} : { 'content-type': 'application/json' },
+        ...(json === undefined ? {} : { body: json }),
+      });
+      res = { status: r.status, ok: r.ok, statusText: r.statusText, text: await r.text() };
+    }
   } catch (e) {
     throw new Error(
       `cannot reach the daemon at ${api}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`,
       { cause: e },
     );
   }
-  const text = await res.text();
+  const text = res.text;
   let data: unknown;
   try {
     data = JSON.parse(text);

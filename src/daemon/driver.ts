@@ -15,6 +15,8 @@ export interface DrivenNode<E> {
   deadline(): number | undefined;
   handleTimeout(now: number): DriverOutput<E>[];
   handleFrame(port: string, frame: Uint8Array, now: number): DriverOutput<E>[];
+  /** The frames of the step stamped `stepNow` left at `sentAt` (later: events came first). */
+  transmitted?(stepNow: number, sentAt: number): void;
 }
 
 export class NodeDriver<E> {
@@ -84,6 +86,8 @@ export class NodeDriver<E> {
       if (link) link.send(frames);
       else this.unroutable += frames.length;
     }
+    // Committing the events took time: ECP timers must run from when the frames really left.
+    if (byPort.size > 0 && this.node.transmitted) this.node.transmitted(now, this.clock());
     this.arm();
   }
 

@@ -7,9 +7,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { ServerResponse } from 'node:http';
-import { existsSync, unlinkSync } from 'node:fs';
 import { seededRandom } from '../core/random.js';
-import { createApi, parseListen } from '../daemon/api.js';
+import { createApi, listenApi } from '../daemon/api.js';
 import { NodeDriver } from '../daemon/driver.js';
 import { createLogger, type Logger } from '../daemon/logger.js';
 import type { Link } from '../link/link.js';
@@ -225,7 +224,7 @@ export class TnveDaemon {
           result: undefined,
         }));
     }
-    await d.listen();
+    await listenApi(d.api, cfg.api);
     d.heartbeat = setInterval(() => {
       for (const res of d.sse) res.write(': keep-alive\n\n');
     }, 15000);
@@ -242,17 +241,6 @@ export class TnveDaemon {
       'tnve started',
     );
     return d;
-  }
-
-  private async listen(): Promise<void> {
-    if (this.cfg.api.startsWith('unix:')) {
-      const path = this.cfg.api.slice(5);
-      if (existsSync(path)) unlinkSync(path);
-      await this.api.listen({ path });
-      return;
-    }
-    const listen = parseListen(this.cfg.api);
-    await this.api.listen({ host: listen.host, port: listen.port });
   }
 
   /** Runs a lifecycle call; resolves with its result when the agent completed it. */
@@ -461,7 +449,9 @@ export class TnveDaemon {
       }
       case 'vsi-state':
         if (this.agent.ownerOf(e.key) !== undefined) return;
-        if (e.cause !== 'response') this.store.set(e.uplink, e.key, e.spec, e.to);
+        // Every state change, responses included: a keep-alive answered after an unsolicited
+        // De-Associate brings a VSI back with no request-result to persist it.
+        this.store.set(e.uplink, e.key, e.spec, e.to);
         return;
       default:
         return;
