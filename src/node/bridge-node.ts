@@ -231,21 +231,6 @@ export class BridgeNode {
     return out;
   }
 
-  /** Changes a port's EVB settings live (SIGHUP); the next LLDPDU carries them. */
-  reconfigurePort(
-    port: string,
-    evb: Partial<Omit<EvbConfig, 'role' | 'mac'>>,
-    now: number,
-  ): BridgeNodeOutput[] {
-    const out: BridgeNodeOutput[] = [];
-    const p = this.ports.get(port);
-    if (!p) throw new Error(`no port ${port}`);
-    const eo: EvbOutput[] = [];
-    p.evb.reconfigure({ ...p.evb.config, ...evb }, now, eo);
-    this.evbOutputs(p, eo, now, out);
-    return out;
-  }
-
   /** Sends TTL 0 on every port. */
   stop(now: number): BridgeNodeOutput[] {
     const out: BridgeNodeOutput[] = [];

@@ -237,17 +237,16 @@ export class StationNode {
     return out;
   }
 
-  /** Changes an uplink's EVB settings live (SIGHUP); the next LLDPDU carries them. */
-  reconfigureUplink(
-    uplink: string,
-    evb: Partial<Omit<EvbConfig, 'role' | 'mac'>>,
-    now: number,
-  ): StationNodeOutput[] {
+  /**
+   * Replaces an uplink's EVB settings live (SIGHUP): through the node, so the new TLV leaves
+   * at once and the renegotiated values reach the uplink's ECP and VDP machines.
+   */
+  reconfigureEvb(uplink: string, cfg: EvbConfig, now: number): StationNodeOutput[] {
     const out: StationNodeOutput[] = [];
     const u = this.uplinks.get(uplink);
-    if (!u) throw new Error(`no uplink ${uplink}`);
+    if (!u) return out;
     const eo: EvbOutput[] = [];
-    u.evb.reconfigure({ ...u.evb.config, ...evb }, now, eo);
+    u.evb.reconfigure(cfg, now, eo);
     this.evbOutputs(u, eo, now, out);
     return out;
   }

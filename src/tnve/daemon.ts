@@ -535,7 +535,26 @@ export class TnveDaemon {
       changed.push('logLevel');
     }
     if (cfg.requestTimeoutMs !== this.cfg.requestTimeoutMs) changed.push('requestTimeoutMs');
-    this.cfg = { ...this.cfg, logLevel: cfg.logLevel, requestTimeoutMs: cfg.requestTimeoutMs };
+    const now = this.driver.now();
+    for (const u of cfg.uplinks) {
+      const agent = this.node.evbAgent(u.name);
+      const link = this.links.get(u.name);
+      if (!agent || !link) continue;
+      const want = uplinkConfig(cfg, u, link.mac).evb!;
+      const cur = agent.config;
+      const next = { ...cur, ...want, values: want.values ?? cur.values };
+      if (JSON.stringify(next) !== JSON.stringify(cur)) {
+        this.driver.handle(this.node.reconfigureEvb(u.name, next, now), now);
+        changed.push(`uplinks.${u.name}.evb`);
+      }
+    }
+    this.cfg = {
+      ...this.cfg,
+      logLevel: cfg.logLevel,
+      requestTimeoutMs: cfg.requestTimeoutMs,
+      evb: cfg.evb,
+      uplinks: this.cfg.uplinks.map((u) => cfg.uplinks.find((q) => q.name === u.name) ?? u),
+    };
     this.log.info({ event: 'config.reloaded', changed }, 'configuration reloaded');
     return changed;
   }

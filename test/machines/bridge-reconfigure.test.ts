@@ -58,3 +58,47 @@ test('reconfigureEvb: the station renegotiates within a fast-transmit interval',
   assert.equal(bridge.peers()[0]?.peers[0]?.negotiated?.rka, 18);
   assert.deepEqual(bridge.reconfigureEvb('nope', cfg, fabric.now), []);
 });
+
+test('StationNode.reconfigureEvb: the bridge renegotiates at once and the uplink takes the values', () => {
+  const fabric = new Fabric(2);
+  const bridge = new BridgeNode({
+    ports: [{ name: 'p1', mac: BR, evb: { values } }],
+    profile: 'splitnve',
+    policy: new VlanPoolPolicy([{ min: 100, max: 199 }]),
+    random: seededRandom(4),
+  });
+  const station = new StationNode({
+    uplinks: [{ name: 'eth0', mac: ST, evb: { values } }],
+    profile: 'splitnve',
+    random: seededRandom(5),
+  });
+  fabric.addNode(new SimBridge('br', bridge));
+  fabric.addNode(new SimStation('st', station));
+  fabric.addSegment({
+    name: 'c',
+    kind: 'link',
+    attachments: [
+      { node: 'st', port: 'eth0', mac: ST },
+      { node: 'br', port: 'p1', mac: BR },
+    ],
+  });
+  fabric.deliverOutputs('br', SimBridge.outputs(bridge.start(0)));
+  fabric.deliverOutputs('st', SimStation.outputs(station.start(0)));
+  fabric.runFor(10_000_000);
+  assert.equal(station.uplinkInfo('eth0')!.timing.rka, 16);
+  const cfg = station.evbAgent('eth0')!.config;
+  fabric.deliverOutputs(
+    'st',
+    SimStation.outputs(
+      station.reconfigureEvb('eth0', { ...cfg, values: { ...values, rka: 19 } }, fabric.now),
+    ),
+  );
+  fabric.runFor(100_000);
+  assert.equal(
+    bridge.peers()[0]?.peers[0]?.negotiated?.rka,
+    19,
+    'the bridge saw the new TLV at once',
+  );
+  assert.equal(station.uplinkInfo('eth0')!.timing.rka, 19);
+  assert.deepEqual(station.reconfigureEvb('nope', cfg, fabric.now), []);
+});
