@@ -117,6 +117,10 @@ if (files.length > 0) {
     [
       '--test',
       `--test-concurrency=${concurrency}`,
+      // A file whose tests are done must not hold the run (e.g. a client handle left open);
+      // and no single test may hang the CI budget.
+      '--test-force-exit',
+      '--test-timeout=900000',
       ...passThrough,
       ...files.map((f) => relative(root, f)),
     ],

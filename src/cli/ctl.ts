@@ -1,20 +1,82 @@
 /** `splitnve ctl`: reads and changes a running daemon's state over its HTTP API. */
-import { apiCall, ApiCallError } from '../tnve/client.js';
+import { request } from 'node:http';
 
 export interface CtlOptions {
   readonly api: string;
   readonly json?: boolean;
 }
 
-/** GET (no body) or POST (body) on the daemon's API at HOST:PORT or unix:/path. */
+function baseUrl(api: string): string {
+  return api.startsWith('http') ? api.replace(/\/$/, '') : `http://${api}`;
+}
+
+/** One HTTP exchange over a unix socket (fetch cannot use one). */
+function unixRequest(
+  path: string,
+  url: string,
+  body: string | undefined,
+): Promise<{ status: number; ok: boolean; statusText: string; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        socketPath: path,
+        path: url,
+        method: body === undefined ? 'GET' : 'POST',
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const status = res.statusCode ?? 0;
+          resolve({
+            status,
+            ok: status >= 200 && status < 300,
+            statusText: res.statusMessage ?? '',
+            text: Buffer.concat(chunks).toString('utf8'),
+          });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** GET (no body) or POST (JSON body) to a daemon API: HOST:PORT, http(s)://…, or unix:PATH. */
 export async function ctlFetch(api: string, path: string, body?: unknown): Promise<unknown> {
-  const addr = api.replace(/^https?:\/\//, '').replace(/\/$/, '');
+  let res: { status: number; ok: boolean; statusText: string; text: string };
+  const json = body === undefined ? undefined : JSON.stringify(body);
   try {
-    return await apiCall(addr, body === undefined ? 'GET' : 'POST', path, body, 60_000);
+    if (api.startsWith('unix:')) {
+      res = await unixRequest(api.slice(5), path, json);
+    } else {
+      const r = await fetch(`${baseUrl(api)}${path}`, {
+        method: json === undefined ? 'GET' : 'POST',
+        headers: json === undefined ? {} : { 'content-type': 'application/json' },
+        ...(json === undefined ? {} : { body: json }),
+      });
+      res = { status: r.status, ok: r.ok, statusText: r.statusText, text: await r.text() };
+    }
   } catch (e) {
-    if (e instanceof ApiCallError) throw new Error(`${e.status} ${e.message}`, { cause: e });
-    throw new Error(`cannot reach the daemon at ${api}: ${(e as Error).message}`, { cause: e });
+    throw new Error(
+      `cannot reach the daemon at ${api}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`,
+      { cause: e },
+    );
   }
+  const text = res.text;
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    data = text;
+  }
+  if (!res.ok) {
+    const p = data as { title?: string; detail?: string };
+    throw new Error(`${res.status} ${p.title ?? res.statusText}: ${p.detail ?? text}`);
+  }
+  return data;
 }
 
 /** Columns shown in the human table of each listing. */

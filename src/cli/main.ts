@@ -96,7 +96,7 @@ export function buildProgram(): Command {
       .option('--port <ifname...>', 'an nNVE port (repeatable)')
       .option('--vlan-pool <ranges>', 'local tags to assign, e.g. 100-3999')
       .option('--state-dir <dir>', 'where state is kept')
-      .option('--api <host:port>', 'HTTP API address')
+      .option('--api <host:port|unix:path>', 'HTTP API address (TCP, or a unix socket)')
       .option('--profile <profile>', '802.1Qbg or splitnve')
       .option('--config <file>', 'JSON configuration file'),
   ).action(async (o: Record<string, unknown>) => {
@@ -133,7 +133,7 @@ export function buildProgram(): Command {
       // `<x...>`: commander takes a value as variadic only after a word character
       .option('--uplink <ifname...>', 'an uplink IFNAME[@PEER_MAC] towards an nNVE (repeatable)')
       .option('--state-dir <dir>', 'where state is kept')
-      .option('--api <host:port>', 'HTTP API address')
+      .option('--api <host:port|unix:path>', 'HTTP API address (TCP, or a unix socket)')
       .option('--profile <profile>', '802.1Qbg or splitnve')
       .option('--config <file>', 'JSON configuration file')
       .option('--multi-homing <mode>', 'active-standby or active-active')
@@ -176,7 +176,7 @@ export function buildProgram(): Command {
   const ctl = program
     .command('ctl')
     .description('see and change the state of a running daemon')
-    .option('--api <host:port>', 'the daemon API', '127.0.0.1:8740')
+    .option('--api <host:port|unix:path>', 'the daemon API', '127.0.0.1:8740')
     .option('--json', 'JSON instead of tables');
   for (const what of ['stations', 'vsis', 'vaps', 'stats', 'peers', 'ports', 'uplinks', 'health']) {
     ctl

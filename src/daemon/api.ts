@@ -2,6 +2,7 @@
  * The HTTP API server shared by both daemons (fastify): JSON in and out, errors as
  * application/problem+json (RFC 9457), request bodies validated with zod.
  */
+import { statSync, unlinkSync } from 'node:fs';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { ZodType } from 'zod';
 import { trackRoutes } from './openapi.js';
@@ -60,11 +61,35 @@ export function parseBody<T>(schema: ZodType<T>, body: unknown): T {
   );
 }
 
-/** Parses HOST:PORT (IPv6 as [addr]:port). */
-export function parseListen(text: string): { host: string; port: number } {
+/** Where the API listens: TCP HOST:PORT (IPv6 as [addr]:port) or a unix socket `unix:PATH`. */
+export type ListenAddress = { host: string; port: number } | { path: string };
+
+/** Parses HOST:PORT (IPv6 as [addr]:port) or `unix:PATH`. */
+export function parseListen(text: string): ListenAddress {
+  if (text.startsWith('unix:')) {
+    const path = text.slice(5);
+    if (path === '')
+      throw new Error('--api: unix: needs a socket path, e.g. unix:/run/splitnve.sock');
+    return { path };
+  }
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text);
-  if (!m) throw new Error(`--api: expected HOST:PORT, got ${JSON.stringify(text)}`);
+  if (!m) throw new Error(`--api: expected HOST:PORT or unix:PATH, got ${JSON.stringify(text)}`);
   const port = Number(m[3]);
   if (port < 0 || port > 65535) throw new Error(`--api: port ${port} out of range`);
   return { host: m[1] ?? m[2]!, port };
+}
+
+/** Starts the API on `text` (see parseListen); a stale unix socket file is replaced. */
+export async function listenApi(app: FastifyInstance, text: string): Promise<void> {
+  const a = parseListen(text);
+  if ('path' in a) {
+    try {
+      if (statSync(a.path).isSocket()) unlinkSync(a.path);
+    } catch {
+      // absent: fine
+    }
+    await app.listen({ path: a.path });
+  } else {
+    await app.listen({ host: a.host, port: a.port });
+  }
 }

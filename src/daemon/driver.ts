@@ -20,6 +20,8 @@ export interface DrivenNode<E> {
   deadline(): number | undefined;
   handleTimeout(now: number): DriverOutput<E>[];
   handleFrame(port: string, frame: Uint8Array, now: number): DriverOutput<E>[];
+  /** The frames of the step stamped `stepNow` left at `sentAt` (later: events came first). */
+  transmitted?(stepNow: number, sentAt: number): void;
 }
 
 export class NodeDriver<E> {
@@ -28,7 +30,7 @@ export class NodeDriver<E> {
   private running = false;
   /** Frames that could not be sent because the port has no link (counted). */
   unroutable = 0;
-  /** Sees every frame received and sent (metrics), before the node or the link does. */
+  /** Sees every frame received (before the node) and sent (once it left), for metrics. */
   tap: FrameTapHook | undefined;
 
   constructor(
@@ -89,11 +91,15 @@ export class NodeDriver<E> {
     }
     for (const [port, frames] of byPort) {
       const link = this.links.get(port);
-      if (link) {
-        this.tap?.tx(port, frames);
-        link.send(frames);
-      } else this.unroutable += frames.length;
+      if (link) link.send(frames);
+      else {
+        this.unroutable += frames.length;
+        byPort.delete(port);
+      }
     }
+    // Committing the events took time: ECP timers must run from when the frames really left.
+    if (byPort.size > 0 && this.node.transmitted) this.node.transmitted(now, this.clock());
+    if (this.tap) for (const [port, frames] of byPort) this.tap.tx(port, frames);
     this.arm();
   }
 

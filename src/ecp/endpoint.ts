@@ -205,6 +205,20 @@ export class EcpEndpoint<T> {
     }
   }
 
+  /**
+   * The PDU sent (or retransmitted) in a step stamped `stepNow` actually left at `sentAt`: a
+   * driver that commits state before it transmits sends later than the step's time. The gap
+   * and the ACK timer then run from the real transmission, so a slow step never shortens the
+   * gap on the wire (lldpad Q4) nor retransmits right after the first copy.
+   */
+  transmittedAt(stepNow: number, sentAt: number): void {
+    if (sentAt <= stepNow || this.lastTxAt !== stepNow) return;
+    const lag = sentAt - stepNow;
+    this.lastTxAt = sentAt;
+    const o = this.outstanding;
+    if (o && o.ackDeadline === stepNow + this.params.ackTimeoutUs) o.ackDeadline += lag;
+  }
+
   /** Runs the ACK timer: retransmit, or give up after R retransmissions. */
   timeout(now: number, out: EcpOutput<T>[]): void {
     const o = this.outstanding;

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { seededRandom } from '../core/random.js';
-import { createApi, parseListen } from '../daemon/api.js';
+import { createApi, listenApi } from '../daemon/api.js';
 import { NodeDriver } from '../daemon/driver.js';
 import { createLogger, type Logger } from '../daemon/logger.js';
 import type { Link } from '../link/link.js';
@@ -156,8 +156,7 @@ export class NnveDaemon {
     );
     d.driver.start();
     d.driver.handle(outs, now);
-    const listen = parseListen(cfg.api);
-    await d.api.listen({ host: listen.host, port: listen.port });
+    await listenApi(d.api, cfg.api);
     log.info(
       {
         event: 'daemon.started',
@@ -208,8 +207,9 @@ export class NnveDaemon {
       const cur = agent.config;
       const next = { ...cur, ...want, values: want.values ?? cur.values };
       if (JSON.stringify(next) !== JSON.stringify(cur)) {
-        const eo: Parameters<typeof agent.reconfigure>[2] = [];
-        agent.reconfigure(next, now, eo);
+        // Through the node: it re-arms the port's LLDP timer (the new TLV leaves now) and
+        // applies the renegotiated values to the port's stations.
+        this.driver.handle(this.node.reconfigureEvb(p.name, next, now), now);
         changed.push(`ports.${p.name}.evb`);
       }
     }

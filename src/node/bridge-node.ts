@@ -178,6 +178,8 @@ export class BridgeNode {
   private readonly remembered = new Map<string, RememberedStation>();
   /** VSI key -> session key where it is Associated (Activated): never on two at once. */
   private readonly active = new Map<string, string>();
+  /** Sessions whose ECP sent in the current step (see `transmitted`). */
+  private readonly sentInStep = new Set<Session>();
   private started = false;
 
   constructor(private readonly cfg: BridgeNodeConfig) {
@@ -226,21 +228,6 @@ export class BridgeNode {
       p.evb.start(now, eo);
       this.evbOutputs(p, eo, now, out);
     }
-    return out;
-  }
-
-  /** Changes a port's EVB settings live (SIGHUP); the next LLDPDU carries them. */
-  reconfigurePort(
-    port: string,
-    evb: Partial<Omit<EvbConfig, 'role' | 'mac'>>,
-    now: number,
-  ): BridgeNodeOutput[] {
-    const out: BridgeNodeOutput[] = [];
-    const p = this.ports.get(port);
-    if (!p) throw new Error(`no port ${port}`);
-    const eo: EvbOutput[] = [];
-    p.evb.reconfigure({ ...p.evb.config, ...evb }, now, eo);
-    this.evbOutputs(p, eo, now, out);
     return out;
   }
 
@@ -406,6 +393,20 @@ export class BridgeNode {
       for (const v of g.vsis) if (v.state === 'associated') this.active.set(v.key, s.key);
       this.schedule(s, now);
     }
+    return out;
+  }
+
+  /**
+   * New EVB settings for a port (configuration reload): renegotiates with every peer, updates
+   * their sessions, and sends the changed TLV at once (fast transmissions).
+   */
+  reconfigureEvb(port: string, cfg: EvbConfig, now: number): BridgeNodeOutput[] {
+    const out: BridgeNodeOutput[] = [];
+    const p = this.ports.get(port);
+    if (!p) return out;
+    const eo: EvbOutput[] = [];
+    p.evb.reconfigure(cfg, now, eo);
+    this.evbOutputs(p, eo, now, out);
     return out;
   }
 
@@ -677,6 +678,7 @@ export class BridgeNode {
       switch (o.type) {
         case 'transmit':
           this.stats.framesOut++;
+          this.sentInStep.add(s);
           out.push({
             type: 'transmit',
             port: s.port.cfg.name,
@@ -804,6 +806,18 @@ export class BridgeNode {
       out.push({ type: 'event', event: { type: 'auth', port, station: s.station, status } });
     }
     return true;
+  }
+
+  /**
+   * The driver sent the frames of the step stamped `stepNow` at `sentAt` (after committing its
+   * events): ECP gaps and ACK timers of the sessions that sent run from `sentAt`.
+   */
+  transmitted(stepNow: number, sentAt: number): void {
+    for (const s of this.sentInStep) {
+      s.ecp.transmittedAt(stepNow, sentAt);
+      this.schedule(s, sentAt);
+    }
+    this.sentInStep.clear();
   }
 
   /** Sends what the VDP machine has queued while ECP allows, then re-arms the session timer. */

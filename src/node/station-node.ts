@@ -153,6 +153,8 @@ export class StationNode {
   private readonly uplinks = new Map<string, Uplink>();
   private readonly timers = new TimerQueue();
   private readonly wire: WireOptions;
+  /** Uplinks whose ECP sent in the current step (see `transmitted`). */
+  private readonly sentInStep = new Set<Uplink>();
 
   constructor(private readonly cfg: StationNodeConfig) {
     this.wire = cfg.wire ?? DEFAULT_WIRE_OPTIONS;
@@ -235,17 +237,16 @@ export class StationNode {
     return out;
   }
 
-  /** Changes an uplink's EVB settings live (SIGHUP); the next LLDPDU carries them. */
-  reconfigureUplink(
-    uplink: string,
-    evb: Partial<Omit<EvbConfig, 'role' | 'mac'>>,
-    now: number,
-  ): StationNodeOutput[] {
+  /**
+   * Replaces an uplink's EVB settings live (SIGHUP): through the node, so the new TLV leaves
+   * at once and the renegotiated values reach the uplink's ECP and VDP machines.
+   */
+  reconfigureEvb(uplink: string, cfg: EvbConfig, now: number): StationNodeOutput[] {
     const out: StationNodeOutput[] = [];
     const u = this.uplinks.get(uplink);
-    if (!u) throw new Error(`no uplink ${uplink}`);
+    if (!u) return out;
     const eo: EvbOutput[] = [];
-    u.evb.reconfigure({ ...u.evb.config, ...evb }, now, eo);
+    u.evb.reconfigure(cfg, now, eo);
     this.evbOutputs(u, eo, now, out);
     return out;
   }
@@ -526,6 +527,7 @@ export class StationNode {
       switch (o.type) {
         case 'transmit':
           this.stats.framesOut++;
+          this.sentInStep.add(u);
           out.push({
             type: 'transmit',
             port: u.cfg.name,
@@ -632,6 +634,18 @@ export class StationNode {
     return true;
   }
 
+  /**
+   * The driver sent the frames of the step stamped `stepNow` at `sentAt` (after committing its
+   * events): ECP gaps and ACK timers of the uplinks that sent run from `sentAt`.
+   */
+  transmitted(stepNow: number, sentAt: number): void {
+    for (const u of this.sentInStep) {
+      u.ecp.transmittedAt(stepNow, sentAt);
+      this.reschedule(u);
+    }
+    this.sentInStep.clear();
+  }
+
   private pump(u: Uplink, now: number, out: StationNodeOutput[]): void {
     while (u.vdp.hasQueued() && u.ecp.canSend(now)) {
       const pdu = u.vdp.pull(now, this.signing(u));
@@ -640,6 +654,10 @@ export class StationNode {
       u.ecp.send(pdu.payload, pdu.token, now, eco);
       this.ecpOutputs(u, eco, now, out, 0);
     }
+    this.reschedule(u);
+  }
+
+  private reschedule(u: Uplink): void {
     let d = u.ecp.deadline();
     const v = u.vdp.deadline();
     if (v !== undefined && (d === undefined || v < d)) d = v;

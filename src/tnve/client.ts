@@ -12,12 +12,8 @@ export type ApiAddress =
   { readonly socketPath: string } | { readonly host: string; readonly port: number };
 
 export function parseApiAddress(text: string): ApiAddress {
-  if (text.startsWith('unix:')) {
-    const socketPath = text.slice(5);
-    if (!socketPath) throw new Error(`API address ${JSON.stringify(text)}: unix: needs a path`);
-    return { socketPath };
-  }
-  return parseListen(text);
+  const a = parseListen(text);
+  return 'path' in a ? { socketPath: a.path } : a;
 }
 
 export class ApiCallError extends Error {

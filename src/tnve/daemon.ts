@@ -7,9 +7,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { ServerResponse } from 'node:http';
-import { existsSync, unlinkSync } from 'node:fs';
 import { seededRandom } from '../core/random.js';
-import { createApi, parseListen } from '../daemon/api.js';
+import { createApi, listenApi } from '../daemon/api.js';
 import { NodeDriver } from '../daemon/driver.js';
 import { createLogger, type Logger } from '../daemon/logger.js';
 import type { Link } from '../link/link.js';
@@ -234,7 +233,7 @@ export class TnveDaemon {
           result: undefined,
         }));
     }
-    await d.listen();
+    await listenApi(d.api, cfg.api);
     d.heartbeat = setInterval(() => {
       for (const res of d.sse) res.write(': keep-alive\n\n');
     }, 15000);
@@ -251,17 +250,6 @@ export class TnveDaemon {
       'tnve started',
     );
     return d;
-  }
-
-  private async listen(): Promise<void> {
-    if (this.cfg.api.startsWith('unix:')) {
-      const path = this.cfg.api.slice(5);
-      if (existsSync(path)) unlinkSync(path);
-      await this.api.listen({ path });
-      return;
-    }
-    const listen = parseListen(this.cfg.api);
-    await this.api.listen({ host: listen.host, port: listen.port });
   }
 
   /** Runs a lifecycle call; resolves with its result when the agent completed it. */
@@ -475,7 +463,9 @@ export class TnveDaemon {
       }
       case 'vsi-state':
         if (this.agent.ownerOf(e.key) !== undefined) return;
-        if (e.cause !== 'response') this.store.set(e.uplink, e.key, e.spec, e.to);
+        // Every state change, responses included: a keep-alive answered after an unsolicited
+        // De-Associate brings a VSI back with no request-result to persist it.
+        this.store.set(e.uplink, e.key, e.spec, e.to);
         return;
       default:
         return;
@@ -559,7 +549,26 @@ export class TnveDaemon {
       changed.push('logLevel');
     }
     if (cfg.requestTimeoutMs !== this.cfg.requestTimeoutMs) changed.push('requestTimeoutMs');
-    this.cfg = { ...this.cfg, logLevel: cfg.logLevel, requestTimeoutMs: cfg.requestTimeoutMs };
+    const now = this.driver.now();
+    for (const u of cfg.uplinks) {
+      const agent = this.node.evbAgent(u.name);
+      const link = this.links.get(u.name);
+      if (!agent || !link) continue;
+      const want = uplinkConfig(cfg, u, link.mac).evb!;
+      const cur = agent.config;
+      const next = { ...cur, ...want, values: want.values ?? cur.values };
+      if (JSON.stringify(next) !== JSON.stringify(cur)) {
+        this.driver.handle(this.node.reconfigureEvb(u.name, next, now), now);
+        changed.push(`uplinks.${u.name}.evb`);
+      }
+    }
+    this.cfg = {
+      ...this.cfg,
+      logLevel: cfg.logLevel,
+      requestTimeoutMs: cfg.requestTimeoutMs,
+      evb: cfg.evb,
+      uplinks: this.cfg.uplinks.map((u) => cfg.uplinks.find((q) => q.name === u.name) ?? u),
+    };
     this.log.info({ event: 'config.reloaded', changed }, 'configuration reloaded');
     return changed;
   }
