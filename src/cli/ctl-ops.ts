@@ -136,15 +136,15 @@ async function follow(
 export function registerCtlOps(ctl: Command): void {
   const g = (): Global => ctl.opts<Global>();
   const has = (name: string): boolean => ctl.commands.some((c) => c.name() === name);
-  const view = (name: string, path: string, description: string): void => {
+  const view = (name: string, path: string, description: string, columns = name): void => {
     if (has(name)) return;
     ctl
       .command(name)
       .description(description)
-      .action(() => run(async () => print(g(), name, await ctlFetch(g().api, path))));
+      .action(() => run(async () => print(g(), columns, await ctlFetch(g().api, path))));
   };
   view('info', '/v1/info', 'which daemon, version, uptime, log level, event log state');
-  view('tsis', '/v1/vsis', 'show TSIs (VSIs) with their states');
+  view('tsis', '/v1/vsis', 'show TSIs (VSIs) with their states', 'vsis');
   view('pools', '/v1/pools', 'show VLAN pool use per segment (nNVE)');
   view('drains', '/v1/drains', 'show drained stations (nNVE)');
   view('vns', '/v1/vns', 'show VNs');
