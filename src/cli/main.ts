@@ -94,6 +94,12 @@ export function buildProgram(): Command {
       .option('--state-dir <dir>', 'where state is kept')
       .option('--api <host:port>', 'HTTP API address')
       .option('--profile <profile>', '802.1Qbg or splitnve')
+      .option('--auth <mode>', 'PDU authentication: require, prefer or off (keys: --key-dir)')
+      .option('--key-dir <dir>', 'station keys: files <station-mac-with-dashes>.<key-id>.key')
+      .option(
+        '--listen-tls <host:port>',
+        'also accept stations over TLS (tls section: cert, key, ca, peers)',
+      )
       .option('--config <file>', 'JSON configuration file'),
   ).action(async (o: Record<string, unknown>) => {
     const { loadNnveConfig } = await import('../nnve/config.js');
@@ -107,6 +113,9 @@ export function buildProgram(): Command {
       ...(o.profile ? { profile: o.profile as string } : {}),
       ...(o.logLevel ? { logLevel: o.logLevel as string } : {}),
       ...(evbFlags(o) ? { evb: evbFlags(o)! } : {}),
+      ...(o.auth ? { auth: o.auth as string } : {}),
+      ...(o.keyDir ? { keyDir: o.keyDir as string } : {}),
+      ...(o.listenTls ? { listenTls: o.listenTls as string } : {}),
     };
     const d = await runDaemon('nnve', () => NnveDaemon.start(loadNnveConfig(flags)));
     process.on('SIGHUP', () => {
@@ -125,10 +134,15 @@ export function buildProgram(): Command {
     program
       .command('tnve')
       .description('run the hypervisor agent (VDP station)')
-      .option('--uplink <ifname[@peer_mac]...>', 'an uplink towards an nNVE (repeatable)')
+      .option(
+        '--uplink <ifname[@peer_mac]|tls://host:port...>',
+        'an uplink towards an nNVE (repeatable); tls:// uplinks use the tls section',
+      )
       .option('--state-dir <dir>', 'where state is kept')
       .option('--api <host:port>', 'HTTP API address')
       .option('--profile <profile>', '802.1Qbg or splitnve')
+      .option('--auth <mode>', 'PDU authentication: require, prefer or off (keys: --key-dir)')
+      .option('--key-dir <dir>', 'our keys: files <our-mac-with-dashes>.<key-id>.key')
       .option('--config <file>', 'JSON configuration file'),
   ).action(async (o: Record<string, unknown>) => {
     const { loadTnveConfig } = await import('../tnve/config.js');
@@ -141,6 +155,8 @@ export function buildProgram(): Command {
       ...(o.profile ? { profile: o.profile as string } : {}),
       ...(o.logLevel ? { logLevel: o.logLevel as string } : {}),
       ...(evbFlags(o) ? { evb: evbFlags(o)! } : {}),
+      ...(o.auth ? { auth: o.auth as string } : {}),
+      ...(o.keyDir ? { keyDir: o.keyDir as string } : {}),
     };
     const d = await runDaemon('tnve', () => TnveDaemon.start(loadTnveConfig(flags)));
     process.on('SIGHUP', () => {

@@ -24,6 +24,7 @@ import type { TnveConfig, UplinkSettings } from './config.js';
 import { logStationEvent } from './events.js';
 import { registerTnveRoutes } from './routes.js';
 import { TnveStore } from './store.js';
+import { DaemonSecurity, openTlsUplink, registerAuthRoutes } from '../auth/daemon.js';
 
 export interface TnveOptions {
   readonly openLink?: (uplink: UplinkSettings) => Promise<Link> | Link;
@@ -79,6 +80,8 @@ export class TnveDaemon {
     readonly store: TnveStore,
     log: Logger,
     seed: number,
+    /** Authentication (key store, counters), TLS links. */
+    readonly security: DaemonSecurity,
   ) {
     this.log = log;
     this.node = new StationNode({
@@ -86,20 +89,32 @@ export class TnveDaemon {
       profile: cfg.profile,
       random: seededRandom(seed),
       maxAttempts: cfg.maxAttempts,
+      ...(security.hooks ? { auth: security.hooks } : {}),
     });
     this.driver = new NodeDriver<StationNodeEvent>(this.node, links, (events) =>
       this.onEvents(events),
     );
     this.api = createApi();
     registerTnveRoutes(this.api, this);
+    registerAuthRoutes(this.api, security);
   }
 
   static async start(cfg: TnveConfig, opts: TnveOptions = {}): Promise<TnveDaemon> {
     const log = opts.log ?? createLogger({ name: 'tnve', level: cfg.logLevel });
     const links = new Map<string, Link>();
+    const security = new DaemonSecurity(log, cfg.auth, {
+      role: 'station',
+      stateDir: cfg.stateDir,
+      uplinkMac: (name) => {
+        const u = cfg.uplinks.find((x) => x.name === name);
+        return u?.mac?.toLowerCase().replace(/-/g, ':') ?? links.get(name)?.mac;
+      },
+    });
     try {
       for (const u of cfg.uplinks) {
-        const link = await (opts.openLink ?? openRaw)(u);
+        const link = u.connect
+          ? openTlsUplink({ name: u.name, connect: u.connect, mac: u.mac }, cfg.tls, log, security)
+          : await (opts.openLink ?? openRaw)(u);
         links.set(u.name, link);
         log.info(
           { event: 'uplink.opened', uplink: u.name, mac: link.mac, up: link.status().up },
@@ -108,6 +123,7 @@ export class TnveDaemon {
       }
     } catch (e) {
       for (const l of links.values()) await l.close();
+      security.close();
       throw e;
     }
     const store = new TnveStore(cfg.stateDir);
@@ -117,6 +133,7 @@ export class TnveDaemon {
       store,
       log,
       opts.seed ?? Math.floor(Math.random() * 2 ** 31),
+      security,
     );
     for (const [name, link] of links) {
       link.onStatus((s) =>
@@ -210,6 +227,7 @@ export class TnveDaemon {
     for (const e of events) {
       this.counters.events.set(e.type, (this.counters.events.get(e.type) ?? 0) + 1);
       logStationEvent(this.log, e);
+      this.security.record(e);
       if (e.type === 'request-result' && e.requestId) {
         const w = this.waiters.get(e.requestId);
         if (w) {
@@ -272,6 +290,7 @@ export class TnveDaemon {
     await this.api.close();
     for (const l of this.links.values()) await l.close();
     this.store.close();
+    this.security.close();
     this.log.info({ event: 'daemon.stopped' }, 'tnve stopped');
   }
 
@@ -282,7 +301,13 @@ export class TnveDaemon {
       changed.push('logLevel');
     }
     if (cfg.requestTimeoutMs !== this.cfg.requestTimeoutMs) changed.push('requestTimeoutMs');
-    this.cfg = { ...this.cfg, logLevel: cfg.logLevel, requestTimeoutMs: cfg.requestTimeoutMs };
+    changed.push(...this.security.reload(cfg.auth));
+    this.cfg = {
+      ...this.cfg,
+      logLevel: cfg.logLevel,
+      requestTimeoutMs: cfg.requestTimeoutMs,
+      ...(cfg.auth ? { auth: cfg.auth } : {}),
+    };
     this.log.info({ event: 'config.reloaded', changed }, 'configuration reloaded');
     return changed;
   }
