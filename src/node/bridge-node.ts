@@ -179,6 +179,11 @@ interface PortState {
   readonly probation: Map<string, Session>;
   /** LLDP sources the EVB agent tracks (from its peer-up/peer-down outputs). */
   readonly evbPeers: Set<string>;
+  /**
+   * Set when a full port had no station to evict (all hold VSIs); cleared when a VSI goes to
+   * Init. Saves scanning every station again for each frame of a new station while full.
+   */
+  noVictim: boolean;
 }
 
 export interface BridgeNodeStats {
@@ -259,6 +264,7 @@ export class BridgeNode {
       sessions: new Map(),
       probation: new Map(),
       evbPeers: new Set(),
+      noVictim: false,
     });
   }
 
@@ -621,11 +627,15 @@ export class BridgeNode {
         this.stats.unknownEvicted++;
       } else {
         // All established: evict the one heard from least recently that holds no VSI.
+        if (port.noVictim) return undefined;
         let victim: Session | undefined;
         for (const c of port.sessions.values()) {
           if (c.vdp.size === 0 && (!victim || c.lastHeard < victim.lastHeard)) victim = c;
         }
-        if (!victim) return undefined;
+        if (!victim) {
+          port.noVictim = true;
+          return undefined;
+        }
         this.forget(victim);
         this.stats.stationsEvicted++;
       }
@@ -903,6 +913,10 @@ export class BridgeNode {
   private vdpEvents(ev: BridgeEvent[], out: BridgeNodeOutput[]): void {
     for (const e of ev) {
       if (e.type === 'tsi') {
+        if (e.to === 'init') {
+          const p = this.ports.get(e.port);
+          if (p) p.noVictim = false;
+        }
         const sk = `${e.port}|${e.station}`;
         if (e.to === 'associated') this.active.set(e.key, sk);
         else if (e.from === 'associated' && this.active.get(e.key) === sk)

@@ -548,14 +548,14 @@ export class VdpBridgePeer {
     this.respond(tlv, managerId, responseStatus(Reason.Success), d.entries);
   }
 
-  /** Why a request goes beyond this station's quota, or undefined when it does not. */
+  /**
+   * Why a request goes beyond this station's quota, or undefined when it does not. Every
+   * request that gets here spends a token, also one then refused for the VSI count: a station
+   * that keeps asking for more than its quota is throttled as well.
+   */
   private quotaCheck(cur: BridgeVsi | undefined, now: number): string | undefined {
     const q = this.cfg.quota;
     if (!q) return undefined;
-    if (!cur && q.maxVsis !== undefined && this.vsis.size >= q.maxVsis) {
-      this.stats.quotaRefused++;
-      return `station holds ${this.vsis.size} VSIs, its quota is ${q.maxVsis}`;
-    }
     const rate = q.requestsPerSecond;
     if (rate !== undefined) {
       const burst = q.requestBurst ?? Math.max(1, rate);
@@ -570,6 +570,10 @@ export class VdpBridgePeer {
         return `more than ${rate} requests per second (burst ${burst}) from this station`;
       }
       this.tokens = t - 1;
+    }
+    if (!cur && q.maxVsis !== undefined && this.vsis.size >= q.maxVsis) {
+      this.stats.quotaRefused++;
+      return `station holds ${this.vsis.size} VSIs, its quota is ${q.maxVsis}`;
     }
     return undefined;
   }
