@@ -29,6 +29,7 @@
  * that does not read cannot make us hold its frames). Handshakes time out.
  */
 import { readFileSync, statSync } from 'node:fs';
+import type * as net from 'node:net';
 import { isIP } from 'node:net';
 import * as tls from 'node:tls';
 import { normalizeMac } from '../wire/bytes.js';
@@ -276,9 +277,19 @@ export class TlsServerLink extends TlsLinkBase {
     });
     this.server.maxConnections = o.maxConnections ?? 1024;
     this.server.on('secureConnection', (sock) => this.accept(sock));
+    // A refused handshake's socket is gone by the time we hear of it: note addresses early.
+    const remotes = new WeakMap<object, string>();
+    this.server.on('connection', (raw: net.Socket) => remotes.set(raw, remoteOf(raw)));
     this.server.on('tlsClientError', (err, sock) => {
       this.refused++;
-      this.onEvent?.({ type: 'refused', remote: remoteOf(sock), reason: err.message });
+      const parent = (sock as unknown as { _parent?: object })._parent;
+      const remote = sock.remoteAddress
+        ? remoteOf(sock)
+        : ((parent && remotes.get(parent)) ?? 'unknown');
+      const reason = sock.authorizationError
+        ? `client certificate not accepted: ${String(sock.authorizationError)}`
+        : err.message.trim();
+      this.onEvent?.({ type: 'refused', remote, reason });
     });
   }
 
