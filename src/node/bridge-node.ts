@@ -720,8 +720,10 @@ export class BridgeNode {
 
   /**
    * An ECP frame from a station we hold no state for, under `require`: unless its PDU passes
-   * authentication, it is ACKed (ECP still acknowledges what it drops), counted and dropped
-   * without creating any state. Returns true when it was handled that way.
+   * authentication, it is counted and dropped without creating any state. It is ACKed (ECP
+   * still acknowledges what it drops) if the station has a key; a station without any key is
+   * not (made-up source MACs must not turn the nNVE into a reflector: an ACK to the group
+   * address would reach every station on the segment). Returns true when handled that way.
    */
   private statelessReject(
     port: PortState,
@@ -754,21 +756,23 @@ export class BridgeNode {
         )
       : undefined;
     if (r?.ok) return false;
-    const replyTo = destination === port.cfg.mac ? station : destination;
-    this.stats.framesOut++;
-    out.push({
-      type: 'transmit',
-      port: name,
-      frame: encodeEthernet(
-        { destination: replyTo, source: port.cfg.mac, ethertype: ETHERTYPE_ECP },
-        encodeEcp({
-          version: ECP_VERSION,
-          op: ECP_OP_ACK,
-          subtype: eh.subtype,
-          sequence: eh.sequence,
-        }),
-      ),
-    });
+    if (a.knows?.(name, station) ?? true) {
+      const replyTo = destination === port.cfg.mac ? station : destination;
+      this.stats.framesOut++;
+      out.push({
+        type: 'transmit',
+        port: name,
+        frame: encodeEthernet(
+          { destination: replyTo, source: port.cfg.mac, ethertype: ETHERTYPE_ECP },
+          encodeEcp({
+            version: ECP_VERSION,
+            op: ECP_OP_ACK,
+            subtype: eh.subtype,
+            sequence: eh.sequence,
+          }),
+        ),
+      });
+    }
     this.stats.statelessRejected++;
     if (!p.ok) {
       this.drop(out, name, station, p.error.message, p.error.field, p.error.offset);

@@ -603,14 +603,16 @@ export class VdpBridgePeer {
       keep,
       message,
     });
-    // With Keep the response carries the type of the state kept, so the station learns it.
+    // With Keep the response carries the type of the state kept, so the station learns it;
+    // then the filter is the kept one too (its entries with their own format: found by fuzzing,
+    // the request's format with the kept entries did not encode).
     const type = cur ? (modeOfState(cur.state) ?? tlv.type) : tlv.type;
-    const entries = cur && type !== tlv.type ? cur.entries : tlv.entries;
+    const kept = cur !== undefined && type !== tlv.type;
     this.respond(
-      { ...tlv, type },
+      { ...tlv, type, ...(kept ? { filterFormat: cur.filterFormat } : {}) },
       managerId,
       responseStatus(reason, { keep, hard }),
-      entries,
+      kept ? cur.entries : tlv.entries,
       true,
     );
   }
@@ -794,8 +796,12 @@ function encodeRawVsi(w: ByteWriter, t: Omit<VsiTlv, 'kind'>, wire: WireOptions)
   const layout = filterLayout(t.filterFormat, wire);
   const idFormat = t.idFormat >= 1 && t.idFormat <= 5 ? t.idFormat : VSIID_UUID;
   if (layout && t.entries.length > 0) {
+    // Into a scratch writer: a failure half-way must leave nothing behind in `w` (found by
+    // fuzzing: a half-written TLV followed by the bare form made a PDU that did not decode).
+    const scratch = new ByteWriter(64);
     try {
-      encodeVsi(w, { ...t, idFormat }, wire);
+      encodeVsi(scratch, { ...t, idFormat }, wire);
+      w.bytes(scratch.finish());
       return;
     } catch {
       // fall through to the bare form

@@ -93,14 +93,16 @@ for (const mode of [undefined, 'prefer', 'require'] as const) {
     assert.equal(responsesTo(n, n.handleFrame('p', goodFrame(1, signed), t), t), 1);
     const FLOOD = 60_000;
     let answered = 0;
+    let sentToFlood = 0;
     for (let i = 0; i < FLOOD; i++) {
       t += 5; // 200k frames/s
       const src = randomMac(rnd);
-      n.handleFrame(
+      for (const o of n.handleFrame(
         'p',
         vdpRequestFrame({ source: src, ecpSequence: i, vsiId: randomBytes(rnd, 16) }),
         t,
-      );
+      ))
+        if (o.type === 'transmit') sentToFlood++;
       if (i % 10_000 === 5_000) {
         // A keep-alive of the good station mid-flood: answered at once.
         answered += responsesTo(n, n.handleFrame('p', goodFrame(1, signed), t), t);
@@ -119,9 +121,12 @@ for (const mode of [undefined, 'prefer', 'require'] as const) {
       assert.equal(st.length, 1);
       assert.equal(n.stats.statelessRejected, FLOOD);
       assert.equal(n.stats.authFailed.unsigned, FLOOD);
+      // Stations without any key are not even ACKed: no reflection of a spoofed flood.
+      assert.equal(sentToFlood, 0);
     } else {
       assert.equal(st.length, 129, 'the good station + 128 on probation');
       assert.equal(n.stats.unknownEvicted, FLOOD - 128);
+      assert.ok(sentToFlood >= FLOOD, 'without require every request is ACKed (and refused)');
     }
   });
 }
@@ -200,4 +205,27 @@ test('LLDP flood: EVB peers capped; under require, keyless stations are not even
     strict.peers()[0]!.peers.map((p) => p.mac),
     [GOOD],
   );
+});
+
+test('require: a keyed station failing authentication is ACKed (ECP acknowledges what it drops), a keyless one is not', () => {
+  const n = node('require', ECHO_POLICY);
+  const id = new Uint8Array(16);
+  const wrongKey = vdpRequestFrame({
+    source: GOOD,
+    ecpSequence: 500,
+    vsiId: id,
+    sign: { keyId: 1, key: new Uint8Array(32).fill(9), sequence: 99n },
+  });
+  const acks = (outs: BridgeNodeOutput[]): number[] =>
+    outs.flatMap((o) =>
+      o.type === 'transmit' && (o.frame[14]! & 0x0c) === 0x04
+        ? [(o.frame[16]! << 8) | o.frame[17]!]
+        : [],
+    );
+  assert.deepEqual(acks(n.handleFrame('p', wrongKey, 1000)), [500]);
+  assert.equal(n.stats.authFailed['bad-hmac'], 1);
+  const stranger = vdpRequestFrame({ source: '02:00:00:00:cc:01', ecpSequence: 501, vsiId: id });
+  assert.deepEqual(acks(n.handleFrame('p', stranger, 1001)), []);
+  assert.equal(n.stats.authFailed.unsigned, 1);
+  assert.equal(n.stations().length, 0, 'neither got any state');
 });
