@@ -72,6 +72,11 @@ export const QuotaConfigSchema = z
     maxUnknownStations: z.number().int().min(1).optional(),
     /** Most LLDP/EVB peers per port (default 4096). */
     maxEvbPeers: z.number().int().min(1).optional(),
+    /**
+     * With station keys, a raw port reads the keyed stations from a socket of their own and at
+     * most this many frames per second from other sources (0: no limit; default 20000).
+     */
+    unknownFramesPerSecond: z.number().int().min(0).optional(),
   })
   .strict();
 

@@ -10,6 +10,8 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../daemon/logger.js';
 import type { Link } from '../link/link.js';
+import type { PriorityRawLink } from '../link/priority.js';
+import type { RawLinkOptions } from '../link/raw.js';
 import {
   parseTlsUrl,
   readTlsCredentials,
@@ -28,6 +30,8 @@ export class DaemonSecurity {
   readonly keystore: KeyStore | undefined;
   /** TLS links opened from configuration (views). */
   readonly tlsLinks = new Map<string, TlsServerLink | TlsClientLink>();
+  /** nNVE ports whose keyed stations have a kernel queue of their own. */
+  readonly priorityLinks = new Map<string, PriorityRawLink>();
 
   constructor(
     private readonly log: Logger,
@@ -71,6 +75,32 @@ export class DaemonSecurity {
     this.monitor.record(e);
   }
 
+  /**
+   * Opens an nNVE raw port. With station keys, a PriorityRawLink: frames of the keyed
+   * stations are sorted into a socket of their own by the kernel, so a flood of made-up
+   * stations cannot delay or crowd them out (see src/link/priority.ts).
+   */
+  async openRawPort(
+    ifname: string,
+    options: RawLinkOptions,
+    /** Frames per second read from unknown sources (default 20000). */
+    unknownBudget = 20_000,
+  ): Promise<Link> {
+    const stations = this.keystore?.stations() ?? [];
+    if (stations.length === 0 || stations.length > 512) {
+      const { RawLink } = await import('../link/raw.js');
+      return new RawLink(ifname, options);
+    }
+    const { PriorityRawLink } = await import('../link/priority.js');
+    const l = new PriorityRawLink(ifname, options, stations, unknownBudget || undefined);
+    this.priorityLinks.set(ifname, l);
+    this.log.info(
+      { event: 'port.priority', port: ifname, stations: stations.length, unknownBudget },
+      `port ${ifname}: ${stations.length} keyed stations get a receive queue of their own; other sources at most ${unknownBudget || 'unlimited'} frames/s`,
+    );
+    return l;
+  }
+
   /** SIGHUP: new keys (all or nothing). Returns what changed, for the reload log line. */
   reload(auth: AuthConfig | undefined): string[] {
     if (!auth && !this.keystore) return [];
@@ -93,6 +123,17 @@ export class DaemonSecurity {
       { event: 'auth.reloaded', stations: r.stations, keys: r.keys },
       `reloaded ${r.keys} keys of ${r.stations} stations`,
     );
+    const stations = this.keystore.stations();
+    for (const [port, l] of this.priorityLinks) {
+      try {
+        if (stations.length <= 512) l.setPrioritized(stations);
+      } catch (e) {
+        this.log.error(
+          { event: 'port.priority-failed', port, err: (e as Error).message },
+          `port ${port}: keyed stations' queue not updated: ${(e as Error).message}`,
+        );
+      }
+    }
     return ['auth'];
   }
 

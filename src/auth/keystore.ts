@@ -221,6 +221,11 @@ export class KeyStore implements AuthHooks {
     return this.cfg;
   }
 
+  /** Stations (MACs) holding at least one key. */
+  stations(): string[] {
+    return [...this.keys.keys()].filter((s) => s !== ANY);
+  }
+
   /** Key ids held for a station (for views). */
   keyIds(station: string): number[] {
     return (this.keys.get(normalizeMac(station)) ?? []).map((k) => k.keyId);

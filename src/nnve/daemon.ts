@@ -29,17 +29,28 @@ export interface NnveOptions {
   readonly log?: Logger;
   /** Seed of the ECP initial sequences (default: random). */
   readonly seed?: number;
+  /** Network namespace to open raw ports in (a path or a name under /var/run/netns). */
+  readonly netns?: string;
 }
 
-async function openRaw(port: PortSettings): Promise<Link> {
-  const { openRawLink } = await import('../link/raw.js');
-  return openRawLink(port.name, {
-    allowDown: true,
-    groups: [
-      ...(port.groupAddresses ?? []),
-      ...(port.evb?.destination ? [port.evb.destination] : []),
-    ],
-  });
+async function openRaw(
+  cfg: NnveConfig,
+  port: PortSettings,
+  security: DaemonSecurity,
+  netns?: string,
+): Promise<Link> {
+  return security.openRawPort(
+    port.name,
+    {
+      allowDown: true,
+      groups: [
+        ...(port.groupAddresses ?? []),
+        ...(port.evb?.destination ? [port.evb.destination] : []),
+      ],
+      ...(netns !== undefined ? { netns } : {}),
+    },
+    cfg.quotas?.unknownFramesPerSecond,
+  );
 }
 
 export function bridgePortConfig(cfg: NnveConfig, p: PortSettings, mac: string): BridgePortConfig {
@@ -122,7 +133,9 @@ export class NnveDaemon {
         const link =
           cfg.tls && p.name === cfg.tls.port
             ? await openTlsPort(cfg.tls, log, security)
-            : await (opts.openLink ?? openRaw)(p);
+            : opts.openLink
+              ? await opts.openLink(p)
+              : await openRaw(cfg, p, security, opts.netns);
         links.set(p.name, link);
         log.info(
           { event: 'port.opened', port: p.name, mac: link.mac, up: link.status().up },
