@@ -74,7 +74,7 @@ test('mutual authentication: every PDU both ways is signed, sequences increase, 
   assert.equal(r.body.state, 'Activated');
   await p.request('pre-associate-rr', 2);
   // Let keep-alives flow a little.
-  await new Promise((r) => setTimeout(r, 400));
+  await new Promise((r) => setTimeout(r, 800));
   for (const [dir, frames] of [
     ['station->bridge', p.swTap.received],
     ['bridge->station', p.swTap.sent],

@@ -1,5 +1,5 @@
 /**
- * Key rotation without downtime, under load: 40 VSIs keep-alive every 164 ms while requests
+ * Key rotation without downtime, under load: 40 VSIs keep-alive every 655 ms while requests
  * run back to back; the new key is added on the nNVE (key directory + reload), then on the
  * tNVE (which starts signing with it; the nNVE follows), then the old key is removed on both.
  * No PDU fails authentication, no request fails, no association is lost, and at the end both
@@ -28,9 +28,12 @@ test('key rotation under load loses no association and no PDU', async (t) => {
   writeKey(kdir, `${dashed(HV_MAC)}.1.key`, k1);
   const s1 = writeKey(sdir, 'k1', k1);
   const s2 = writeKey(sdir, 'k2', k2);
+  // Keep-alive every 655 ms (expiry after ~1 s): a keep-alive delayed by a loaded machine
+  // must not pass for a lost association.
+  const evb = { r: 3, rte: 8, rwd: 14, rka: 16 };
   const p = new DaemonPair({
-    nnve: { auth: { mode: 'require', keyDir: kdir } },
-    tnve: { auth: { mode: 'require', keys: [{ keyId: 1, keyFile: s1 }] } },
+    nnve: { evb, auth: { mode: 'require', keyDir: kdir } },
+    tnve: { evb, auth: { mode: 'require', keys: [{ keyId: 1, keyFile: s1 }] } },
   });
   t.after(async () => {
     await p.close();
@@ -56,11 +59,11 @@ test('key rotation under load loses no association and no PDU', async (t) => {
   const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
   const seqMark = (): number => p.swTap.received.length;
 
-  await pause(400);
+  await pause(800);
   // 1. The nNVE learns key 2 (new file in its key directory, then SIGHUP's reload).
   writeKey(kdir, `${dashed(HV_MAC)}.2.key`, k2);
   assert.deepEqual(p.nnve.reload(p.nnveCfg), ['auth']);
-  await pause(400);
+  await pause(800);
   // 2. The tNVE gets key 2 and signs with it; the nNVE answers with key 2 from then on.
   const withBoth = TnveConfigSchema.parse({
     ...p.tnveCfg,
@@ -74,7 +77,7 @@ test('key rotation under load loses no association and no PDU', async (t) => {
   });
   assert.deepEqual(p.tnve.reload(withBoth), ['auth']);
   const afterSwitch = seqMark();
-  await pause(400);
+  await pause(800);
   // 3. Key 1 goes away on both sides.
   rmSync(join(kdir, `${dashed(HV_MAC)}.1.key`));
   assert.deepEqual(p.nnve.reload(NnveConfigSchema.parse(p.nnveCfg)), ['auth']);
@@ -84,7 +87,7 @@ test('key rotation under load loses no association and no PDU', async (t) => {
   });
   assert.deepEqual(p.tnve.reload(only2), ['auth']);
   const sentMark = p.swTap.sent.length;
-  await pause(500);
+  await pause(800);
   running = false;
   await load;
 

@@ -19,8 +19,8 @@ import { LinkTap } from './link-tap.js';
 
 export const HV_MAC = '02:00:00:00:aa:01';
 export const SW_MAC = '02:00:00:00:bb:01';
-/** Keep-alive every 164 ms, ECP ACK timer 2.56 ms. */
-export const FAST_EVB = { r: 3, rte: 8, rwd: 14, rka: 14 };
+/** Keep-alive every 328 ms (expiry after ~0.5 s), ECP ACK timer 2.56 ms. */
+export const FAST_EVB = { r: 3, rte: 8, rwd: 14, rka: 15 };
 
 export function vsiBody(n: number, vni = 5000 + (n % 3)): Record<string, unknown> {
   return {
