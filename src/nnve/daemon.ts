@@ -16,6 +16,12 @@ import type { NnveConfig, PortSettings } from './config.js';
 import { registerNnveRoutes } from './routes.js';
 import { NnveStore } from './store.js';
 import { logBridgeEvent } from './events.js';
+import {
+  DaemonSecurity,
+  openTlsPort,
+  quotaPortSettings,
+  registerAuthRoutes,
+} from '../auth/daemon.js';
 
 export interface NnveOptions {
   /** Opens the link of a port (default: raw Ethernet on the interface of that name). */
@@ -23,17 +29,28 @@ export interface NnveOptions {
   readonly log?: Logger;
   /** Seed of the ECP initial sequences (default: random). */
   readonly seed?: number;
+  /** Network namespace to open raw ports in (a path or a name under /var/run/netns). */
+  readonly netns?: string;
 }
 
-async function openRaw(port: PortSettings): Promise<Link> {
-  const { openRawLink } = await import('../link/raw.js');
-  return openRawLink(port.name, {
-    allowDown: true,
-    groups: [
-      ...(port.groupAddresses ?? []),
-      ...(port.evb?.destination ? [port.evb.destination] : []),
-    ],
-  });
+async function openRaw(
+  cfg: NnveConfig,
+  port: PortSettings,
+  security: DaemonSecurity,
+  netns?: string,
+): Promise<Link> {
+  return security.openRawPort(
+    port.name,
+    {
+      allowDown: true,
+      groups: [
+        ...(port.groupAddresses ?? []),
+        ...(port.evb?.destination ? [port.evb.destination] : []),
+      ],
+      ...(netns !== undefined ? { netns } : {}),
+    },
+    cfg.quotas?.unknownFramesPerSecond,
+  );
 }
 
 export function bridgePortConfig(cfg: NnveConfig, p: PortSettings, mac: string): BridgePortConfig {
@@ -79,6 +96,8 @@ export class NnveDaemon {
     readonly store: NnveStore,
     log: Logger,
     seed: number,
+    /** Authentication (key store, counters), TLS links. */
+    readonly security: DaemonSecurity,
   ) {
     this.log = log;
     const segments = new Map(cfg.ports.map((p) => [p.name, p.segment ?? p.name]));
@@ -87,24 +106,36 @@ export class NnveDaemon {
       (port) => segments.get(port) ?? port,
     );
     this.node = new BridgeNode({
-      ports: cfg.ports.map((p) => bridgePortConfig(cfg, p, links.get(p.name)!.mac)),
+      ports: cfg.ports.map((p) => ({
+        ...bridgePortConfig(cfg, p, links.get(p.name)!.mac),
+        ...quotaPortSettings(cfg.quotas),
+        ...(p.maxStations ? { maxStations: p.maxStations } : {}),
+      })),
       profile: cfg.profile,
       policy: this.policy,
       random: seededRandom(seed),
+      ...(security.hooks ? { auth: security.hooks } : {}),
     });
     this.driver = new NodeDriver<BridgeNodeEvent>(this.node, links, (events, now) =>
       this.onEvents(events, now),
     );
     this.api = createApi();
     registerNnveRoutes(this.api, this);
+    registerAuthRoutes(this.api, security);
   }
 
   static async start(cfg: NnveConfig, opts: NnveOptions = {}): Promise<NnveDaemon> {
     const log = opts.log ?? createLogger({ name: 'nnve', level: cfg.logLevel });
     const links = new Map<string, Link>();
+    const security = new DaemonSecurity(log, cfg.auth, { role: 'bridge', stateDir: cfg.stateDir });
     try {
       for (const p of cfg.ports) {
-        const link = await (opts.openLink ?? openRaw)(p);
+        const link =
+          cfg.tls && p.name === cfg.tls.port
+            ? await openTlsPort(cfg.tls, log, security)
+            : opts.openLink
+              ? await opts.openLink(p)
+              : await openRaw(cfg, p, security, opts.netns);
         links.set(p.name, link);
         log.info(
           { event: 'port.opened', port: p.name, mac: link.mac, up: link.status().up },
@@ -113,6 +144,7 @@ export class NnveDaemon {
       }
     } catch (e) {
       for (const l of links.values()) await l.close();
+      security.close();
       throw e;
     }
     const store = new NnveStore(cfg.stateDir);
@@ -122,6 +154,7 @@ export class NnveDaemon {
       store,
       log,
       opts.seed ?? Math.floor(Math.random() * 2 ** 31),
+      security,
     );
     for (const [name, link] of links) {
       link.onStatus((s) =>
@@ -170,6 +203,7 @@ export class NnveDaemon {
     for (const e of events) {
       this.counters.events.set(e.type, (this.counters.events.get(e.type) ?? 0) + 1);
       logBridgeEvent(this.log, e);
+      this.security.record(e);
     }
   }
 
@@ -200,6 +234,7 @@ export class NnveDaemon {
         changed.push(`ports.${p.name}.evb`);
       }
     }
+    changed.push(...this.security.reload(cfg.auth));
     const unchangeable = (['vlanPool', 'stateDir', 'api', 'profile'] as const).filter(
       (k) => JSON.stringify(cfg[k]) !== JSON.stringify(this.cfg[k]),
     );
@@ -213,6 +248,7 @@ export class NnveDaemon {
       ...this.cfg,
       logLevel: cfg.logLevel,
       evb: cfg.evb,
+      ...(cfg.auth ? { auth: cfg.auth } : {}),
       ports: this.cfg.ports.map((p) => cfg.ports.find((q) => q.name === p.name) ?? p),
     };
     this.log.info(
@@ -231,6 +267,7 @@ export class NnveDaemon {
     await this.api.close();
     for (const l of this.links.values()) await l.close();
     this.store.close();
+    this.security.close();
     this.log.info({ event: 'daemon.stopped' }, 'nnve stopped');
   }
 }
