@@ -19,6 +19,12 @@
  *   send(frames, start) -> index of the first frame not taken (frames.length when all were)
  *   join(mac6) / leave(mac6) / status() -> [up, reason] / mac() -> Buffer / ifindex()
  *   stats() -> {rxFrames, txFrames, rxDropped, txErrors} / close()
+ *   setPaused(bool) -> stops / resumes reading (frames queue in the kernel, which drops the
+ *     excess); sending goes on.
+ *   setSources(mode, macs[]) -> re-attaches the filter with a source MAC rule: mode 0 none,
+ *     1 only frames from these sources, 2 every source but these (at most MAX_SOURCES).
+ *     Two sockets on one interface, one including and one excluding the same sources, put
+ *     those sources' frames in a queue of their own (a flood from others cannot fill it).
  */
 #define _GNU_SOURCE
 #include <node_api.h>
@@ -59,6 +65,7 @@
 #define SLOT 16384        /* receive buffer per frame; longer frames are counted as dropped */
 #define RX_ROUNDS 4       /* recvmmsg calls per poll wake-up before yielding to the loop */
 #define MAX_GROUPS 64     /* multicast memberships per link */
+#define MAX_SOURCES 512   /* source MACs in a filter (5 BPF instructions each, 4096 max) */
 #define AUX_SPACE CMSG_SPACE(sizeof(struct tpacket_auxdata))
 
 typedef struct link_s {
@@ -73,6 +80,7 @@ typedef struct link_s {
   const char *reason;
   uv_poll_t pkt_poll, nl_poll;
   int pkt_poll_on, nl_poll_on, want_writable;
+  int rx_paused; /* setPaused(true): not reading; the kernel queue fills and drops */
   int closing, pending_closes, finalized, env_gone, js_released, hook_added;
   double rx_frames, tx_frames, rx_dropped, tx_errors;
   unsigned char groups[MAX_GROUPS][6];
@@ -139,24 +147,64 @@ static void flags_to_status(int flags, int *up, const char **reason) {
   }
 }
 
-/* The kernel filter: ECP or LLDP, untagged or behind one tag, never our own outgoing frames. */
+/*
+ * The kernel filter: ECP or LLDP, untagged or behind one tag, never our own outgoing frames;
+ * optionally only from (mode 1) or never from (mode 2) a list of source MACs.
+ */
+static int attach_filter_src(int fd, int mode, const unsigned char (*macs)[6], int n) {
+  if (mode == 0) n = 0;
+  size_t cap = 3 + (size_t)n * 5 + 1 + 10;
+  struct sock_filter *code = calloc(cap, sizeof *code);
+  if (!code) {
+    errno = ENOMEM;
+    return -1;
+  }
+  size_t k = 0;
+#define EMIT(ins) (code[k++] = (struct sock_filter)ins)
+  EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_PKTTYPE)));
+  EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 0, 1));
+  EMIT(BPF_STMT(BPF_RET | BPF_K, 0));
+  /* Source rules; "ja" placeholders (include) are patched once the ethertype part's place is known. */
+  size_t ja[MAX_SOURCES];
+  for (int i = 0; i < n; i++) {
+    const unsigned char *m = macs[i];
+    uint32_t hi = ((uint32_t)m[0] << 24) | ((uint32_t)m[1] << 16) | ((uint32_t)m[2] << 8) | m[3];
+    uint32_t lo = ((uint32_t)m[4] << 8) | m[5];
+    EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 6));
+    EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, hi, 0, 3));
+    EMIT(BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 10));
+    EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, lo, 0, 1));
+    if (mode == 1) {
+      ja[i] = k;
+      EMIT(BPF_STMT(BPF_JMP | BPF_JA, 0));
+    } else {
+      EMIT(BPF_STMT(BPF_RET | BPF_K, 0));
+    }
+  }
+  if (mode == 1) EMIT(BPF_STMT(BPF_RET | BPF_K, 0)); /* no listed source: drop */
+  size_t ether = k;
+  for (int i = 0; mode == 1 && i < n; i++) code[ja[i]].k = (uint32_t)(ether - ja[i] - 1);
+  EMIT(BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12));
+  EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x8940, 7, 0)); /* -> accept */
+  EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x88cc, 6, 0)); /* -> accept */
+  EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x8100, 1, 0)); /* -> tagged */
+  EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x88a8, 0, 3)); /* -> tagged, else drop */
+  EMIT(BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 16));
+  EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x8940, 2, 0)); /* -> accept */
+  EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x88cc, 1, 0)); /* -> accept, else drop */
+  EMIT(BPF_STMT(BPF_RET | BPF_K, 0));
+  EMIT(BPF_STMT(BPF_RET | BPF_K, 0x40000));
+#undef EMIT
+  struct sock_fprog prog = {.len = (unsigned short)k, .filter = code};
+  int r = setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);
+  int e = errno;
+  free(code);
+  errno = e;
+  return r;
+}
+
 static int attach_filter(int fd) {
-  struct sock_filter code[] = {
-      /* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_PKTTYPE)),
-      /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 8, 0), /* -> drop */
-      /* 2 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
-      /* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x8940, 7, 0), /* -> accept */
-      /* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x88cc, 6, 0), /* -> accept */
-      /* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x8100, 1, 0), /* -> tagged */
-      /* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x88a8, 0, 3), /* -> tagged, else drop */
-      /* 7 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 16),
-      /* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x8940, 2, 0), /* -> accept */
-      /* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x88cc, 1, 0), /* -> accept, else drop */
-      /* 10 drop */ BPF_STMT(BPF_RET | BPF_K, 0),
-      /* 11 accept */ BPF_STMT(BPF_RET | BPF_K, 0x40000),
-  };
-  struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
-  return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);
+  return attach_filter_src(fd, 0, NULL, 0);
 }
 
 static int membership(link_t *l, const unsigned char *mac, int add) {
@@ -323,7 +371,12 @@ static void pkt_cb(uv_poll_t *h, int status, int events);
 
 static void pkt_poll_update(link_t *l) {
   if (l->closing) return;
-  uv_poll_start(&l->pkt_poll, UV_READABLE | (l->want_writable ? UV_WRITABLE : 0), pkt_cb);
+  int ev = (l->rx_paused ? 0 : UV_READABLE) | (l->want_writable ? UV_WRITABLE : 0);
+  if (ev == 0) {
+    uv_poll_stop(&l->pkt_poll);
+    return;
+  }
+  uv_poll_start(&l->pkt_poll, ev, pkt_cb);
 }
 
 static void pkt_cb(uv_poll_t *h, int status, int events) {
@@ -348,7 +401,7 @@ static void pkt_cb(uv_poll_t *h, int status, int events) {
     }
     if (l->closing) return;
   }
-  if (events & UV_READABLE) rx(l);
+  if ((events & UV_READABLE) && !l->rx_paused) rx(l);
 }
 
 /* ---------- link state from rtnetlink ---------- */
@@ -913,6 +966,65 @@ static napi_value js_leave(napi_env env, napi_callback_info info) {
   return js_join_leave(env, info, 0);
 }
 
+static napi_value js_set_paused(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  link_t *l = unwrap(env, info, &argc, argv);
+  if (!l) return NULL;
+  bool paused = false;
+  if (argc < 1 || napi_get_value_bool(env, argv[0], &paused) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "setPaused(boolean)");
+    return NULL;
+  }
+  if (l->rx_paused != (int)paused) {
+    l->rx_paused = paused;
+    pkt_poll_update(l);
+  }
+  return NULL;
+}
+
+static napi_value js_set_sources(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  link_t *l = unwrap(env, info, &argc, argv);
+  if (!l) return NULL;
+  int32_t mode = -1;
+  uint32_t n = 0;
+  bool is_array = false;
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &mode) != napi_ok || mode < 0 || mode > 2 ||
+      napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, argv[1], &n) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "setSources(mode 0|1|2, macs: Uint8Array[])");
+    return NULL;
+  }
+  if (n > MAX_SOURCES) {
+    throw_code(env, "EINVAL", "at most %d source addresses in a filter, got %u", MAX_SOURCES, n);
+    return NULL;
+  }
+  unsigned char(*macs)[6] = calloc(n ? n : 1, 6);
+  if (!macs) {
+    throw_code(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    if (napi_get_element(env, argv[1], i, &v) != napi_ok || get_mac(env, v, macs[i]) < 0) {
+      free(macs);
+      napi_throw_type_error(env, "EINVAL", "a source address is a 6-octet Uint8Array");
+      return NULL;
+    }
+  }
+  int r = attach_filter_src(l->fd, mode, (const unsigned char(*)[6])macs, (int)n);
+  int e = errno;
+  free(macs);
+  if (r < 0) {
+    throw_code(env, errno_code(e), "cannot attach the source filter to %s: %s", l->ifname,
+               strerror(e));
+    return NULL;
+  }
+  return NULL;
+}
+
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   link_t *l = unwrap(env, info, &argc, NULL);
@@ -985,6 +1097,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"mac", NULL, js_mac, NULL, NULL, NULL, napi_default, NULL},
       {"ifindex", NULL, js_ifindex, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
+      {"setSources", NULL, js_set_sources, NULL, NULL, NULL, napi_default, NULL},
+      {"setPaused", NULL, js_set_paused, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_value cls;
   NAPI_OK(napi_define_class(env, "RawSocket", NAPI_AUTO_LENGTH, js_new, NULL,

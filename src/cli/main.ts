@@ -98,6 +98,12 @@ export function buildProgram(): Command {
       .option('--state-dir <dir>', 'where state is kept')
       .option('--api <host:port|unix:path>', 'HTTP API address (TCP, or a unix socket)')
       .option('--profile <profile>', '802.1Qbg or splitnve')
+      .option('--auth <mode>', 'PDU authentication: require, prefer or off (keys: --key-dir)')
+      .option('--key-dir <dir>', 'station keys: files <station-mac-with-dashes>.<key-id>.key')
+      .option(
+        '--listen-tls <host:port>',
+        'also accept stations over TLS (tls section: cert, key, ca, peers)',
+      )
       .option('--config <file>', 'JSON configuration file'),
   ).action(async (o: Record<string, unknown>) => {
     const { loadNnveConfig } = await import('../nnve/config.js');
@@ -111,6 +117,9 @@ export function buildProgram(): Command {
       ...(o.profile ? { profile: o.profile as string } : {}),
       ...(o.logLevel ? { logLevel: o.logLevel as string } : {}),
       ...(evbFlags(o) ? { evb: evbFlags(o)! } : {}),
+      ...(o.auth ? { auth: o.auth as string } : {}),
+      ...(o.keyDir ? { keyDir: o.keyDir as string } : {}),
+      ...(o.listenTls ? { listenTls: o.listenTls as string } : {}),
     };
     const d = await runDaemon('nnve', () => NnveDaemon.start(loadNnveConfig(flags)));
     d.ops.configSource = () => loadNnveConfig(flags);
@@ -131,10 +140,15 @@ export function buildProgram(): Command {
       .command('tnve')
       .description('run the hypervisor agent (VDP station)')
       // `<x...>`: commander takes a value as variadic only after a word character
-      .option('--uplink <ifname...>', 'an uplink IFNAME[@PEER_MAC] towards an nNVE (repeatable)')
+      .option(
+        '--uplink <uplink...>',
+        'an uplink towards an nNVE: IFNAME[@PEER_MAC] or tls://HOST:PORT (repeatable; tls:// uses the tls section)',
+      )
       .option('--state-dir <dir>', 'where state is kept')
       .option('--api <host:port|unix:path>', 'HTTP API address (TCP, or a unix socket)')
       .option('--profile <profile>', '802.1Qbg or splitnve')
+      .option('--auth <mode>', 'PDU authentication: require, prefer or off (keys: --key-dir)')
+      .option('--key-dir <dir>', 'our keys: files <our-mac-with-dashes>.<key-id>.key')
       .option('--config <file>', 'JSON configuration file')
       .option('--multi-homing <mode>', 'active-standby or active-active')
       .option('--pre-associate', 'pre-associate with RR when a VM is defined')
@@ -158,6 +172,8 @@ export function buildProgram(): Command {
       ...(o.preAssociate ? { preAssociate: true } : {}),
       ...(o.ovsDb ? { ovsDb: o.ovsDb as string } : {}),
       ...(o.managerId ? { managerId: o.managerId as string } : {}),
+      ...(o.auth ? { auth: o.auth as string } : {}),
+      ...(o.keyDir ? { keyDir: o.keyDir as string } : {}),
     };
     const d = await runDaemon('tnve', () => TnveDaemon.start(loadTnveConfig(flags)));
     d.ops.configSource = () => loadTnveConfig(flags);

@@ -8,7 +8,7 @@ import { z } from 'zod';
 export const MacText = z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/, 'a MAC address');
 
 export const CountersSchema = z
-  .record(z.string(), z.union([z.number(), z.array(z.number())]))
+  .record(z.string(), z.union([z.number(), z.array(z.number()), z.record(z.string(), z.number())]))
   .describe('counters of a protocol machine (names as in the code)');
 
 export const TimingSchema = z
@@ -91,3 +91,46 @@ export const TsiStateSchema = z.enum(['Init', 'Associated', 'Activated']);
 export const VdpStateSchema = z.enum(['init', 'pre-associated', 'pre-associated-rr', 'associated']);
 
 export const HealthSchema = z.object({ ok: z.literal(true), uptimeS: z.number().int() });
+
+const AuthFailuresSchema = z.record(z.string(), z.number().int());
+
+/** GET /v1/auth (src/auth/daemon.ts): policy, keys, failures, TLS links. */
+export const AuthViewSchema = z
+  .object({
+    mode: z.enum(['require', 'prefer', 'off']),
+    modes: z.record(z.string(), z.string()),
+    keys: z.record(z.string(), z.number()).optional(),
+    peersWithSequence: z.number().int(),
+    totals: AuthFailuresSchema,
+    authenticated: z.number().int(),
+    logSuppressed: z.number().int(),
+    evictedStations: z.number().int(),
+    peers: z.array(
+      z
+        .object({
+          local: z.string(),
+          peer: z.string(),
+          status: z.enum(['authenticated', 'unsigned', 'failed']).optional(),
+          failures: AuthFailuresSchema,
+          lastFailureAt: z.number().optional(),
+        })
+        .strict(),
+    ),
+    tls: z.array(
+      z
+        .object({
+          name: z.string(),
+          status: LinkStatusSchema,
+          stats: LinkStatsSchema,
+          listen: z.object({ host: z.string(), port: z.number().int() }).optional(),
+          refused: z.number().int().optional(),
+          connections: z
+            .array(z.object({ station: z.string(), identity: z.string(), remote: z.string() }))
+            .optional(),
+          connects: z.number().int().optional(),
+        })
+        .strict(),
+    ),
+  })
+  .strict()
+  .describe('PDU authentication (docs/SECURITY.md): mode, keys, failures by reason and peer, TLS');

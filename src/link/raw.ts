@@ -44,6 +44,16 @@ export interface RawLinkOptions {
   readonly sndBufBytes?: number;
   /** Frames held while the send buffer is full; beyond this, frames are dropped as txErrors. Default 65536. */
   readonly maxQueuedFrames?: number;
+  /**
+   * Source MAC rule in the kernel filter: only frames from these sources (`include`), or from
+   * any source but these (`exclude`); at most 512. See `setSources` and src/link/priority.ts.
+   */
+  readonly sources?: SourceFilter;
+}
+
+export interface SourceFilter {
+  readonly mode: 'include' | 'exclude';
+  readonly macs: readonly string[];
 }
 
 export interface RawLinkStats extends LinkStats {
@@ -65,6 +75,8 @@ interface NativeRawSocket {
   mac(): Uint8Array;
   ifindex(): number;
   close(): void;
+  setSources(mode: 0 | 1 | 2, macs: Uint8Array[]): void;
+  setPaused(paused: boolean): void;
 }
 
 interface NativeAddon {
@@ -172,6 +184,30 @@ export class RawLink implements Link {
     );
     const [up, reason] = this.sock.status();
     this.current = up ? { up } : { up, reason: reason ?? 'down' };
+    if (options.sources) {
+      try {
+        this.setSources(options.sources);
+      } catch (e) {
+        this.sock.close();
+        throw e;
+      }
+    }
+  }
+
+  /**
+   * Stops (or resumes) reading: while paused, frames wait in the kernel's queue and the
+   * kernel drops what does not fit, at no cost to this process. Sending goes on.
+   */
+  setPaused(paused: boolean): void {
+    if (this.closed) return;
+    this.sock.setPaused(paused);
+  }
+
+  /** Replaces the source MAC rule of the kernel filter (undefined: no rule). */
+  setSources(f: SourceFilter | undefined): void {
+    if (this.closed) return;
+    const mode = f === undefined ? 0 : f.mode === 'include' ? 1 : 2;
+    this.sock.setSources(mode, (f?.macs ?? []).map(parseMac));
   }
 
   /** Our MAC address (follows changes of the interface's address). */

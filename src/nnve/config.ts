@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { isMac } from '../wire/bytes.js';
 import { parseVlanRanges } from '../policy/vlan-pool.js';
+import { AuthConfigSchema, QuotaConfigSchema, TlsListenSchema } from '../auth/config.js';
 
 const mac = z.string().refine(isMac, 'not a MAC address');
 
@@ -59,6 +60,12 @@ export const NnveConfigSchema = z
     /** EVB defaults of every port (a port's own `evb` wins). */
     evb: EvbSettingsSchema.optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+    /** PDU authentication (Req-11), see src/auth/config.ts. */
+    auth: AuthConfigSchema.optional(),
+    /** Per-station limits and per-port memory bounds. */
+    quotas: QuotaConfigSchema.optional(),
+    /** A port whose stations connect over TLS (L3 transport). */
+    tls: TlsListenSchema.optional(),
   })
   .strict();
 
@@ -74,6 +81,11 @@ export interface NnveFlags {
   profile?: string;
   logLevel?: string;
   evb?: Record<string, number>;
+  /** --auth MODE, --key-dir DIR */
+  auth?: string;
+  keyDir?: string;
+  /** --listen-tls HOST:PORT */
+  listenTls?: string;
 }
 
 /** Reads the file (if any), lays the flags over it and validates; errors name the field. */
@@ -105,6 +117,21 @@ export function loadNnveConfig(flags: NnveFlags): NnveConfig {
   if (flags.profile !== undefined) merged.profile = flags.profile;
   if (flags.logLevel !== undefined) merged.logLevel = flags.logLevel;
   if (flags.evb) merged.evb = { ...((file.evb as object) ?? {}), ...flags.evb };
+  if (flags.auth !== undefined || flags.keyDir !== undefined) {
+    merged.auth = {
+      ...((file.auth as object) ?? {}),
+      ...(flags.auth !== undefined ? { mode: flags.auth } : {}),
+      ...(flags.keyDir !== undefined ? { keyDir: flags.keyDir } : {}),
+    };
+  }
+  if (flags.listenTls !== undefined)
+    merged.tls = { ...((file.tls as object) ?? {}), listen: flags.listenTls };
+  if (merged.tls && typeof merged.tls === 'object') {
+    // The TLS port is a port like the others: add it when not listed.
+    const name = (merged.tls as { port?: string }).port ?? 'tls';
+    const ports = (Array.isArray(merged.ports) ? merged.ports : []) as { name: string }[];
+    if (!ports.some((p) => p.name === name)) merged.ports = [...ports, { name }];
+  }
   const r = NnveConfigSchema.safeParse(merged);
   if (!r.success) {
     throw new Error(

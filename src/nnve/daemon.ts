@@ -19,6 +19,12 @@ import { logBridgeEvent } from './events.js';
 import { DaemonOps } from '../daemon/ops.js';
 import { StationDrains } from './drain.js';
 import { attachNnveOps } from './ops.js';
+import {
+  DaemonSecurity,
+  openTlsPort,
+  quotaPortSettings,
+  registerAuthRoutes,
+} from '../auth/daemon.js';
 
 export interface NnveOptions {
   /** Opens the link of a port (default: raw Ethernet on the interface of that name). */
@@ -26,17 +32,28 @@ export interface NnveOptions {
   readonly log?: Logger;
   /** Seed of the ECP initial sequences (default: random). */
   readonly seed?: number;
+  /** Network namespace to open raw ports in (a path or a name under /var/run/netns). */
+  readonly netns?: string;
 }
 
-async function openRaw(port: PortSettings): Promise<Link> {
-  const { openRawLink } = await import('../link/raw.js');
-  return openRawLink(port.name, {
-    allowDown: true,
-    groups: [
-      ...(port.groupAddresses ?? []),
-      ...(port.evb?.destination ? [port.evb.destination] : []),
-    ],
-  });
+async function openRaw(
+  cfg: NnveConfig,
+  port: PortSettings,
+  security: DaemonSecurity,
+  netns?: string,
+): Promise<Link> {
+  return security.openRawPort(
+    port.name,
+    {
+      allowDown: true,
+      groups: [
+        ...(port.groupAddresses ?? []),
+        ...(port.evb?.destination ? [port.evb.destination] : []),
+      ],
+      ...(netns !== undefined ? { netns } : {}),
+    },
+    cfg.quotas?.unknownFramesPerSecond,
+  );
 }
 
 export function bridgePortConfig(cfg: NnveConfig, p: PortSettings, mac: string): BridgePortConfig {
@@ -85,6 +102,8 @@ export class NnveDaemon {
     readonly store: NnveStore,
     log: Logger,
     seed: number,
+    /** Authentication (key store, counters), TLS links. */
+    readonly security: DaemonSecurity,
   ) {
     this.log = log;
     this.ops = DaemonOps.of(log);
@@ -95,10 +114,15 @@ export class NnveDaemon {
       (port) => segments.get(port) ?? port,
     );
     this.node = new BridgeNode({
-      ports: cfg.ports.map((p) => bridgePortConfig(cfg, p, links.get(p.name)!.mac)),
+      ports: cfg.ports.map((p) => ({
+        ...bridgePortConfig(cfg, p, links.get(p.name)!.mac),
+        ...quotaPortSettings(cfg.quotas),
+        ...(p.maxStations ? { maxStations: p.maxStations } : {}),
+      })),
       profile: cfg.profile,
       policy: this.drains.wrap(this.policy),
       random: seededRandom(seed),
+      ...(security.hooks ? { auth: security.hooks } : {}),
     });
     this.driver = new NodeDriver<BridgeNodeEvent>(this.node, links, (events, now) =>
       this.onEvents(events, now),
@@ -106,6 +130,7 @@ export class NnveDaemon {
     this.ops.tapDriver(this.driver);
     this.api = createApi();
     registerNnveRoutes(this.api, this);
+    registerAuthRoutes(this.api, security);
     attachNnveOps(this);
   }
 
@@ -114,9 +139,15 @@ export class NnveDaemon {
       opts.log ?? createLogger({ name: 'nnve', level: cfg.logLevel }),
     );
     const links = new Map<string, Link>();
+    const security = new DaemonSecurity(log, cfg.auth, { role: 'bridge', stateDir: cfg.stateDir });
     try {
       for (const p of cfg.ports) {
-        const link = await (opts.openLink ?? openRaw)(p);
+        const link =
+          cfg.tls && p.name === cfg.tls.port
+            ? await openTlsPort(cfg.tls, log, security)
+            : opts.openLink
+              ? await opts.openLink(p)
+              : await openRaw(cfg, p, security, opts.netns);
         links.set(p.name, link);
         log.info(
           { event: 'port.opened', port: p.name, mac: link.mac, up: link.status().up },
@@ -125,6 +156,7 @@ export class NnveDaemon {
       }
     } catch (e) {
       for (const l of links.values()) await l.close();
+      security.close();
       throw e;
     }
     const store = new NnveStore(cfg.stateDir);
@@ -134,6 +166,7 @@ export class NnveDaemon {
       store,
       log,
       opts.seed ?? Math.floor(Math.random() * 2 ** 31),
+      security,
     );
     for (const [name, link] of links) {
       link.onStatus((s) =>
@@ -183,6 +216,7 @@ export class NnveDaemon {
       this.counters.events.set(e.type, (this.counters.events.get(e.type) ?? 0) + 1);
       logBridgeEvent(this.log, e);
       this.ops.metrics.bridgeEvent(e);
+      this.security.record(e);
     }
   }
 
@@ -213,6 +247,7 @@ export class NnveDaemon {
         changed.push(`ports.${p.name}.evb`);
       }
     }
+    changed.push(...this.security.reload(cfg.auth));
     const unchangeable = (['vlanPool', 'stateDir', 'api', 'profile'] as const).filter(
       (k) => JSON.stringify(cfg[k]) !== JSON.stringify(this.cfg[k]),
     );
@@ -226,6 +261,7 @@ export class NnveDaemon {
       ...this.cfg,
       logLevel: cfg.logLevel,
       evb: cfg.evb,
+      ...(cfg.auth ? { auth: cfg.auth } : {}),
       ports: this.cfg.ports.map((p) => cfg.ports.find((q) => q.name === p.name) ?? p),
     };
     this.log.info(
@@ -244,6 +280,7 @@ export class NnveDaemon {
     await this.api.close();
     for (const l of this.links.values()) await l.close();
     this.store.close();
+    this.security.close();
     this.log.info({ event: 'daemon.stopped' }, 'nnve stopped');
   }
 }

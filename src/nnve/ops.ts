@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { ApiError, parseBody } from '../daemon/api.js';
 import {
+  AuthViewSchema,
   CountersSchema,
   EvbTlvSchema,
   FilterEntrySchema,
@@ -81,6 +82,11 @@ export function poolView(d: NnveDaemon): z.output<typeof PoolSchema>[] {
 
 export const NNVE_ROUTE_DOCS: RouteDocs = {
   'GET /v1/health': { tag: 'Views', summary: 'Liveness', response: HealthSchema.strict() },
+  'GET /v1/auth': {
+    tag: 'Views',
+    summary: 'PDU authentication: mode, key counts, failures per reason and peer, TLS links',
+    response: AuthViewSchema,
+  },
   'GET /v1/ports': {
     tag: 'Views',
     summary: 'Ports (links) with their status and frame counters',

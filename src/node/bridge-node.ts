@@ -17,7 +17,15 @@ import {
   type EvbOutput,
 } from '../evb/agent.js';
 import { isGroupMac, normalizeMac } from '../wire/bytes.js';
-import { decodeEcp, ECP_SUBTYPE_VDP, ECP_VERSION } from '../wire/ecp.js';
+import {
+  decodeEcp,
+  encodeEcp,
+  ECP_OP_ACK,
+  ECP_OP_REQUEST,
+  ECP_SUBTYPE_VDP,
+  ECP_VERSION,
+  type EcpHeader,
+} from '../wire/ecp.js';
 import {
   decodeEthernet,
   encodeEthernet,
@@ -35,6 +43,7 @@ import {
   type BridgePolicy,
   type BridgeVsi,
   type QueueRef,
+  type StationQuota,
 } from '../vdp/bridge.js';
 import { parseVdpPdu, type OutgoingTlv, type PackOptions, type ParsedVdpPdu } from '../vdp/pdu.js';
 import { authTlvBytes, verifyPdu, type AuthFailure, type AuthHooks } from '../vdp/auth.js';
@@ -51,8 +60,18 @@ export interface BridgePortConfig {
   /** Minimum gap between two ECP transmissions to one station (µs; lldpad needs >= 5000). */
   readonly ecpMinGapUs?: number;
   readonly maxTlvsPerPdu?: number;
-  /** Most stations on this port (memory bound). */
+  /** Most stations on this port, known or not (memory bound; default 4096). */
   readonly maxStations?: number;
+  /**
+   * Most stations on probation: heard, but neither authenticated nor holding a VSI. When full,
+   * the one heard least recently is forgotten, so a flood of made-up station MACs cannot push
+   * out established stations nor grow memory (default 1024).
+   */
+  readonly maxUnknownStations?: number;
+  /** Most LLDP/EVB peers tracked on this port; LLDPDUs of more are dropped (default 4096). */
+  readonly maxEvbPeers?: number;
+  /** Per-station limits on VSIs and request rate (reason 2 beyond them). */
+  readonly quota?: StationQuota;
 }
 
 export interface BridgeNodeConfig {
@@ -147,6 +166,8 @@ interface Session {
   replyTo: string;
   lastHeard: number;
   authStatus: 'authenticated' | 'unsigned' | 'failed' | undefined;
+  /** Authenticated, or has held a VSI: not on probation any more. */
+  established: boolean;
 }
 
 interface PortState {
@@ -154,13 +175,33 @@ interface PortState {
   readonly evb: EvbAgent;
   readonly accept: Set<string>;
   readonly sessions: Map<string, Session>;
+  /** Sessions on probation, least recently heard first (Map order: touched ones move last). */
+  readonly probation: Map<string, Session>;
+  /** LLDP sources the EVB agent tracks (from its peer-up/peer-down outputs). */
+  readonly evbPeers: Set<string>;
+  /**
+   * Set when a full port had no station to evict (all hold VSIs); cleared when a VSI goes to
+   * Init. Saves scanning every station again for each frame of a new station while full.
+   */
+  noVictim: boolean;
 }
 
 export interface BridgeNodeStats {
   framesIn: number;
   framesOut: number;
   framesDropped: number;
+  /** Established stations without VSIs forgotten to make room (port at maxStations). */
   stationsEvicted: number;
+  /** Stations on probation forgotten to make room for newer ones (maxUnknownStations). */
+  unknownEvicted: number;
+  /** New stations refused: the port held maxStations stations, all with VSIs. */
+  stationsRefused: number;
+  /** PDUs of stations without state that failed authentication under `require` (ACKed, dropped). */
+  statelessRejected: number;
+  /** LLDPDUs dropped: EVB peer table full, or a keyless station under `require`. */
+  lldpDropped: number;
+  /** PDUs dropped for failing authentication, by reason. */
+  authFailed: Record<AuthFailure, number>;
 }
 
 export class BridgeNode {
@@ -169,6 +210,11 @@ export class BridgeNode {
     framesOut: 0,
     framesDropped: 0,
     stationsEvicted: 0,
+    unknownEvicted: 0,
+    stationsRefused: 0,
+    statelessRejected: 0,
+    lldpDropped: 0,
+    authFailed: { unsigned: 0, 'unknown-key': 0, 'bad-hmac': 0, replay: 0 },
   };
   private readonly ports = new Map<string, PortState>();
   private readonly timers = new TimerQueue();
@@ -201,7 +247,7 @@ export class BridgeNode {
           ? {
               profile: {
                 version: SPLITNVE_PROFILE_VERSION,
-                auth: false,
+                auth: this.cfg.auth !== undefined,
                 ipFilters: true,
                 deactivate: true,
               },
@@ -213,7 +259,15 @@ export class BridgeNode {
     );
     const accept = new Set<string>([mac, NEAREST_CUSTOMER_BRIDGE, NEAREST_BRIDGE]);
     for (const g of p.groupAddresses ?? []) accept.add(normalizeMac(g));
-    this.ports.set(p.name, { cfg: { ...p, mac }, evb, accept, sessions: new Map() });
+    this.ports.set(p.name, {
+      cfg: { ...p, mac },
+      evb,
+      accept,
+      sessions: new Map(),
+      probation: new Map(),
+      evbPeers: new Set(),
+      noVictim: false,
+    });
   }
 
   portNames(): string[] {
@@ -271,6 +325,13 @@ export class BridgeNode {
       return this.drop(out, portName, h.source, `not addressed to us (${h.destination})`);
     if (isGroupMac(h.source)) return this.drop(out, portName, h.source, 'group source address');
     if (h.ethertype === ETHERTYPE_LLDP) {
+      if (!port.evbPeers.has(h.source)) {
+        const why = this.lldpRefusal(port, h.source);
+        if (why) {
+          this.stats.lldpDropped++;
+          return this.drop(out, portName, h.source, why);
+        }
+      }
       const l = decodeLldp(eth.value.payload, eth.value.payloadOffset, this.wire);
       if (!l.ok)
         return this.drop(out, portName, h.source, l.error.message, l.error.field, l.error.offset);
@@ -295,12 +356,21 @@ export class BridgeNode {
         eth.value.payloadOffset,
       );
     }
-    const s = this.session(port, h.source, h.destination, now, out);
-    if (!s) return this.drop(out, portName, h.source, 'too many stations on this port');
-    s.lastHeard = now;
+    const base = eth.value.payloadOffset + 4;
+    let s = port.sessions.get(h.source);
+    if (!s) {
+      // Under `require` a station gets state only once one of its PDUs passes authentication.
+      if (this.statelessReject(port, h.source, h.destination, eh, e.value.ulpdu, base, out))
+        return out;
+      s = this.session(port, h.source, h.destination, now);
+      if (!s) {
+        this.stats.stationsRefused++;
+        return this.drop(out, portName, h.source, 'too many stations on this port');
+      }
+    }
+    this.touch(s, now);
     const eco: EcpOutput<readonly OutgoingTlv<QueueRef>[]>[] = [];
     s.ecp.receiveDecoded(eh, e.value.ulpdu, now, eco);
-    const base = eth.value.payloadOffset + 4;
     this.ecpOutputs(s, eco, now, out, base, h.destination);
     this.pump(s, now, out);
     return out;
@@ -387,9 +457,10 @@ export class BridgeNode {
     for (const g of byPeer.values()) {
       const port = this.ports.get(g.port);
       if (!port) continue;
-      const s = this.session(port, normalizeMac(g.station), port.cfg.mac, now, out);
+      const s = this.session(port, normalizeMac(g.station), port.cfg.mac, now);
       if (!s) continue;
       s.vdp.restore(g.vsis, now);
+      this.establish(s, out);
       for (const v of g.vsis) if (v.state === 'associated') this.active.set(v.key, s.key);
       this.schedule(s, now);
     }
@@ -422,6 +493,7 @@ export class BridgeNode {
     profile: Profile;
     groupId: boolean | undefined;
     auth: 'authenticated' | 'unsigned' | 'failed' | undefined;
+    established: boolean;
     ecp: EcpEndpoint<unknown>['stats'];
     vdp: VdpBridgePeer['stats'];
   }[] {
@@ -438,6 +510,7 @@ export class BridgeNode {
           profile: caps.profile,
           groupId: caps.groupId,
           auth: s.authStatus,
+          established: s.established,
           ecp: s.ecp.stats,
           vdp: s.vdp.stats,
         });
@@ -553,21 +626,35 @@ export class BridgeNode {
     station: string,
     destination: string,
     now: number,
-    out: BridgeNodeOutput[],
   ): Session | undefined {
     let s = port.sessions.get(station);
     if (s) return s;
+    // A new station starts on probation; the oldest one on probation makes room for it.
+    if (port.probation.size >= (port.cfg.maxUnknownStations ?? 1024)) {
+      const oldest = port.probation.values().next().value as Session;
+      this.forget(oldest);
+      this.stats.unknownEvicted++;
+    }
     const max = port.cfg.maxStations ?? 4096;
     if (port.sessions.size >= max) {
-      // Evict the station heard from least recently that holds no VSI.
-      let victim: Session | undefined;
-      for (const c of port.sessions.values()) {
-        if (c.vdp.size === 0 && (!victim || c.lastHeard < victim.lastHeard)) victim = c;
+      const first = port.probation.values().next().value as Session | undefined;
+      if (first) {
+        this.forget(first);
+        this.stats.unknownEvicted++;
+      } else {
+        // All established: evict the one heard from least recently that holds no VSI.
+        if (port.noVictim) return undefined;
+        let victim: Session | undefined;
+        for (const c of port.sessions.values()) {
+          if (c.vdp.size === 0 && (!victim || c.lastHeard < victim.lastHeard)) victim = c;
+        }
+        if (!victim) {
+          port.noVictim = true;
+          return undefined;
+        }
+        this.forget(victim);
+        this.stats.stationsEvicted++;
       }
-      if (!victim) return undefined;
-      port.sessions.delete(victim.station);
-      this.timers.cancel(victim.key);
-      this.stats.stationsEvicted++;
     }
     const timing = this.timingFor(port, station);
     const ecp = new EcpEndpoint<readonly OutgoingTlv<QueueRef>[]>(
@@ -586,6 +673,7 @@ export class BridgeNode {
         profile: this.cfg.profile,
         wire: this.wire,
         ...(port.cfg.maxTlvsPerPdu ? { maxTlvsPerPdu: port.cfg.maxTlvsPerPdu } : {}),
+        ...(port.cfg.quota ? { quota: port.cfg.quota } : {}),
       },
       this.ctx,
       timing,
@@ -602,10 +690,125 @@ export class BridgeNode {
       replyTo,
       lastHeard: now,
       authStatus: undefined,
+      established: false,
     };
     port.sessions.set(station, s);
-    out.push({ type: 'event', event: { type: 'station-new', port: port.cfg.name, station } });
+    port.probation.set(station, s);
     return s;
+  }
+
+  /** A station was heard: it moves to the back of the probation line. */
+  private touch(s: Session, now: number): void {
+    s.lastHeard = now;
+    if (!s.established) {
+      s.port.probation.delete(s.station);
+      s.port.probation.set(s.station, s);
+    }
+  }
+
+  /** Leaves probation for good: authenticated, or holding a VSI. */
+  private establish(s: Session, out: BridgeNodeOutput[]): void {
+    if (s.established) return;
+    s.established = true;
+    s.port.probation.delete(s.station);
+    out.push({
+      type: 'event',
+      event: { type: 'station-new', port: s.port.cfg.name, station: s.station },
+    });
+  }
+
+  /** Drops all state of a station that holds no VSI. */
+  private forget(s: Session): void {
+    s.port.sessions.delete(s.station);
+    s.port.probation.delete(s.station);
+    this.timers.cancel(s.key);
+  }
+
+  /** Why an LLDPDU from a new source is not taken, if it is not. */
+  private lldpRefusal(port: PortState, source: string): string | undefined {
+    const a = this.cfg.auth;
+    if (a?.knows && a.mode(port.cfg.name, source) === 'require' && !a.knows(port.cfg.name, source))
+      return 'LLDP from a station without a key (authentication required)';
+    if (port.evbPeers.size >= (port.cfg.maxEvbPeers ?? 4096))
+      return 'too many EVB peers on this port';
+    return undefined;
+  }
+
+  /**
+   * An ECP frame from a station we hold no state for, under `require`: unless its PDU passes
+   * authentication, it is counted and dropped without creating any state. It is ACKed (ECP
+   * still acknowledges what it drops) if the station has a key; a station without any key is
+   * not (made-up source MACs must not turn the nNVE into a reflector: an ACK to the group
+   * address would reach every station on the segment). Returns true when handled that way.
+   */
+  private statelessReject(
+    port: PortState,
+    station: string,
+    destination: string,
+    eh: EcpHeader,
+    ulpdu: Uint8Array,
+    base: number,
+    out: BridgeNodeOutput[],
+  ): boolean {
+    const a = this.cfg.auth;
+    const name = port.cfg.name;
+    if (!a || a.mode(name, station) !== 'require') return false;
+    if (eh.op !== ECP_OP_REQUEST) {
+      this.drop(out, name, station, 'ECP ACK from a station without a session');
+      return true;
+    }
+    const p = parseVdpPdu(ulpdu, this.wire, base);
+    const r = p.ok
+      ? verifyPdu(
+          a,
+          name,
+          station,
+          station,
+          destination,
+          ECP_SUBTYPE_VDP,
+          ulpdu,
+          p.value.auth,
+          false,
+        )
+      : undefined;
+    if (r?.ok) return false;
+    if (a.knows?.(name, station) ?? true) {
+      const replyTo = destination === port.cfg.mac ? station : destination;
+      this.stats.framesOut++;
+      out.push({
+        type: 'transmit',
+        port: name,
+        frame: encodeEthernet(
+          { destination: replyTo, source: port.cfg.mac, ethertype: ETHERTYPE_ECP },
+          encodeEcp({
+            version: ECP_VERSION,
+            op: ECP_OP_ACK,
+            subtype: eh.subtype,
+            sequence: eh.sequence,
+          }),
+        ),
+      });
+    }
+    this.stats.statelessRejected++;
+    if (!p.ok) {
+      this.drop(out, name, station, p.error.message, p.error.field, p.error.offset);
+      return true;
+    }
+    if (r && !r.ok) {
+      this.stats.authFailed[r.reason]++;
+      out.push({
+        type: 'event',
+        event: {
+          type: 'auth-failed',
+          port: name,
+          station,
+          reason: r.reason,
+          ...(r.keyId !== undefined ? { keyId: r.keyId } : {}),
+          ...(r.sequence !== undefined ? { sequence: r.sequence.toString() } : {}),
+        },
+      });
+    }
+    return true;
   }
 
   private evbOutputs(port: PortState, eo: EvbOutput[], now: number, out: BridgeNodeOutput[]): void {
@@ -616,6 +819,7 @@ export class BridgeNode {
           out.push({ type: 'transmit', port: port.cfg.name, frame: o.frame });
           break;
         case 'peer-up':
+          port.evbPeers.add(o.peer);
           out.push({
             type: 'event',
             event: {
@@ -628,6 +832,7 @@ export class BridgeNode {
           });
           break;
         case 'peer-down':
+          port.evbPeers.delete(o.peer);
           out.push({
             type: 'event',
             event: { type: 'peer-down', port: port.cfg.name, peer: o.peer, reason: o.reason },
@@ -704,6 +909,7 @@ export class BridgeNode {
           if (!this.authenticate(s, destination, o.ulpdu, p.value.auth, out)) break;
           const ev: BridgeEvent[] = [];
           s.vdp.receive(p.value, now, ev);
+          if (s.vdp.size > 0) this.establish(s, out);
           this.vdpEvents(ev, out);
           break;
         }
@@ -728,6 +934,10 @@ export class BridgeNode {
   private vdpEvents(ev: BridgeEvent[], out: BridgeNodeOutput[]): void {
     for (const e of ev) {
       if (e.type === 'tsi') {
+        if (e.to === 'init') {
+          const p = this.ports.get(e.port);
+          if (p) p.noVictim = false;
+        }
         const sk = `${e.port}|${e.station}`;
         if (e.to === 'associated') this.active.set(e.key, sk);
         else if (e.from === 'associated' && this.active.get(e.key) === sk)
@@ -787,6 +997,7 @@ export class BridgeNode {
     const r = verifyPdu(a, port, s.station, s.station, destination, ECP_SUBTYPE_VDP, payload, auth);
     if (!r.ok) {
       s.authStatus = 'failed';
+      this.stats.authFailed[r.reason]++;
       out.push({
         type: 'event',
         event: {
@@ -801,6 +1012,7 @@ export class BridgeNode {
       return false;
     }
     const status = r.signed ? 'authenticated' : 'unsigned';
+    if (r.signed) this.establish(s, out);
     if (s.authStatus !== status) {
       s.authStatus = status;
       out.push({ type: 'event', event: { type: 'auth', port, station: s.station, status } });

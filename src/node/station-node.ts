@@ -171,7 +171,7 @@ export class StationNode {
           ? {
               profile: {
                 version: SPLITNVE_PROFILE_VERSION,
-                auth: false,
+                auth: this.cfg.auth !== undefined,
                 ipFilters: true,
                 deactivate: true,
               },

@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { isMac } from '../wire/bytes.js';
 import { EvbSettingsSchema } from '../nnve/config.js';
+import { AuthConfigSchema, TlsClientSchema } from '../auth/config.js';
+import { parseTlsUrl } from '../link/tls.js';
 
 const mac = z.string().refine(isMac, 'not a MAC address');
 
@@ -16,6 +18,18 @@ export const UplinkSchema = z
     groupAddresses: z.array(mac).optional(),
     ecpMinGapUs: z.number().int().min(0).max(1_000_000).optional(),
     maxTlvsPerPdu: z.number().int().min(1).max(100).optional(),
+    /** L3 transport: `tls://HOST:PORT` of the nNVE (credentials in the `tls` section). */
+    connect: z
+      .string()
+      .refine((u) => {
+        try {
+          parseTlsUrl(u);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'expected tls://HOST:PORT')
+      .optional(),
   })
   .strict();
 
@@ -73,6 +87,10 @@ export const TnveConfigSchema = z
     /** Longest retry interval, ms (default: 8 keep-alive periods, at most 60 s). */
     maxRetryMs: z.number().int().min(10).max(3_600_000).optional(),
     vswitch: VswitchSchema.optional(),
+    /** PDU authentication (Req-11), see src/auth/config.ts. */
+    auth: AuthConfigSchema.optional(),
+    /** Credentials of tls:// uplinks. */
+    tls: TlsClientSchema.optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -100,10 +118,20 @@ export interface TnveFlags {
   preAssociate?: boolean;
   ovsDb?: string;
   managerId?: string;
+  /** --auth MODE, --key-dir DIR */
+  auth?: string;
+  keyDir?: string;
 }
 
-/** `IFNAME[@PEER_MAC]` */
-export function parseUplinkArg(text: string): { name: string; peer?: string } {
+/** `IFNAME[@PEER_MAC]`, or `tls://HOST:PORT` (an uplink named tls0, tls1, ... by position). */
+export function parseUplinkArg(
+  text: string,
+  index = 0,
+): { name: string; peer?: string } | { name: string; connect: string } {
+  if (text.startsWith('tls://')) {
+    parseTlsUrl(text);
+    return { name: `tls${index}`, connect: text };
+  }
   const [name, peer] = text.split('@');
   if (!name) throw new Error(`--uplink: expected IFNAME[@PEER_MAC], got ${JSON.stringify(text)}`);
   return peer ? { name, peer } : { name };
@@ -129,9 +157,14 @@ export function loadTnveConfig(flags: TnveFlags): TnveConfig {
   const merged: Record<string, unknown> = { ...file };
   if (flags.uplink && flags.uplink.length > 0) {
     const fileUplinks = (Array.isArray(file.uplinks) ? file.uplinks : []) as { name: string }[];
-    merged.uplinks = flags.uplink.map((u) => {
-      const a = parseUplinkArg(u);
-      return { ...(fileUplinks.find((x) => x.name === a.name) ?? {}), ...a };
+    merged.uplinks = flags.uplink.map((u, i) => {
+      const a = parseUplinkArg(u, i);
+      const same = fileUplinks.find(
+        (x) =>
+          x.name === a.name ||
+          ('connect' in a && (x as { connect?: string }).connect === a.connect),
+      );
+      return { ...(same ?? {}), ...a, ...(same && 'connect' in a ? { name: same.name } : {}) };
     });
   }
   if (flags.stateDir !== undefined) merged.stateDir = flags.stateDir;
@@ -144,6 +177,13 @@ export function loadTnveConfig(flags: TnveFlags): TnveConfig {
   if (flags.ovsDb !== undefined)
     merged.vswitch = { ...((file.vswitch as object) ?? {}), db: flags.ovsDb };
   if (flags.evb) merged.evb = { ...((file.evb as object) ?? {}), ...flags.evb };
+  if (flags.auth !== undefined || flags.keyDir !== undefined) {
+    merged.auth = {
+      ...((file.auth as object) ?? {}),
+      ...(flags.auth !== undefined ? { mode: flags.auth } : {}),
+      ...(flags.keyDir !== undefined ? { keyDir: flags.keyDir } : {}),
+    };
+  }
   const r = TnveConfigSchema.safeParse(merged);
   if (!r.success) {
     throw new Error(

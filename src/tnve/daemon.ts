@@ -40,6 +40,7 @@ import { TnveStore } from './store.js';
 import { OvsVswitch } from './vswitch.js';
 import { DaemonOps } from '../daemon/ops.js';
 import { attachTnveOps, countAgentEvent } from './ops.js';
+import { DaemonSecurity, openTlsUplink, registerAuthRoutes } from '../auth/daemon.js';
 
 export interface TnveOptions {
   readonly openLink?: (uplink: UplinkSettings) => Promise<Link> | Link;
@@ -125,6 +126,8 @@ export class TnveDaemon {
     readonly store: TnveStore,
     log: Logger,
     seed: number,
+    /** Authentication (key store, counters), TLS links. */
+    readonly security: DaemonSecurity,
   ) {
     this.log = log;
     this.ops = DaemonOps.of(log);
@@ -133,6 +136,7 @@ export class TnveDaemon {
       profile: cfg.profile,
       random: seededRandom(seed),
       maxAttempts: cfg.maxAttempts,
+      ...(security.hooks ? { auth: security.hooks } : {}),
     });
     const kaUs = evbTimeUs(cfg.evb?.rka ?? 20);
     this.agent = new TnveAgent(
@@ -166,6 +170,7 @@ export class TnveDaemon {
       : undefined;
     this.api = createApi();
     registerTnveRoutes(this.api, this);
+    registerAuthRoutes(this.api, security);
     attachTnveOps(this);
   }
 
@@ -174,9 +179,19 @@ export class TnveDaemon {
       opts.log ?? createLogger({ name: 'tnve', level: cfg.logLevel }),
     );
     const links = new Map<string, Link>();
+    const security = new DaemonSecurity(log, cfg.auth, {
+      role: 'station',
+      stateDir: cfg.stateDir,
+      uplinkMac: (name) => {
+        const u = cfg.uplinks.find((x) => x.name === name);
+        return u?.mac?.toLowerCase().replace(/-/g, ':') ?? links.get(name)?.mac;
+      },
+    });
     try {
       for (const u of cfg.uplinks) {
-        const link = await (opts.openLink ?? openRaw)(u);
+        const link = u.connect
+          ? openTlsUplink({ name: u.name, connect: u.connect, mac: u.mac }, cfg.tls, log, security)
+          : await (opts.openLink ?? openRaw)(u);
         links.set(u.name, link);
         log.info(
           { event: 'uplink.opened', uplink: u.name, mac: link.mac, up: link.status().up },
@@ -185,6 +200,7 @@ export class TnveDaemon {
       }
     } catch (e) {
       for (const l of links.values()) await l.close();
+      security.close();
       throw e;
     }
     const store = new TnveStore(cfg.stateDir);
@@ -194,6 +210,7 @@ export class TnveDaemon {
       store,
       log,
       opts.seed ?? Math.floor(Math.random() * 2 ** 31),
+      security,
     );
     const now = d.driver.now();
     d.driver.start();
@@ -394,6 +411,7 @@ export class TnveDaemon {
         this.ops.metrics.stationEvent(e);
       }
       if (STREAMED.has(e.type)) this.broadcast(e.type, e);
+      this.security.record(e);
       if (e.type === 'request-result' && e.requestId) {
         const w = this.waiters.get(e.requestId);
         if (w) {
@@ -539,6 +557,7 @@ export class TnveDaemon {
     await this.api.close();
     for (const l of this.links.values()) await l.close();
     this.store.close();
+    this.security.close();
     this.log.info({ event: 'daemon.stopped' }, 'tnve stopped');
   }
 
@@ -562,12 +581,14 @@ export class TnveDaemon {
         changed.push(`uplinks.${u.name}.evb`);
       }
     }
+    changed.push(...this.security.reload(cfg.auth));
     this.cfg = {
       ...this.cfg,
       logLevel: cfg.logLevel,
       requestTimeoutMs: cfg.requestTimeoutMs,
       evb: cfg.evb,
       uplinks: this.cfg.uplinks.map((u) => cfg.uplinks.find((q) => q.name === u.name) ?? u),
+      ...(cfg.auth ? { auth: cfg.auth } : {}),
     };
     this.log.info({ event: 'config.reloaded', changed }, 'configuration reloaded');
     return changed;

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import {
+  AuthViewSchema,
   CountersSchema,
   EvbTlvSchema,
   FilterEntrySchema,
@@ -123,6 +124,11 @@ function vmDocs(): RouteDocs {
 
 export const TNVE_ROUTE_DOCS: RouteDocs = {
   'GET /v1/health': { tag: 'Views', summary: 'Liveness', response: HealthSchema.strict() },
+  'GET /v1/auth': {
+    tag: 'Views',
+    summary: 'PDU authentication: mode, key counts, failures per reason and peer, TLS links',
+    response: AuthViewSchema,
+  },
   'GET /v1/uplinks': {
     tag: 'Views',
     summary: 'Uplinks: link status, nNVE, health, negotiated values, ECP/VDP counters',

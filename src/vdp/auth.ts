@@ -38,6 +38,11 @@ export interface AuthHooks {
   lastAccepted(local: string, peer: string): bigint | undefined;
   /** Records an accepted sequence from this peer. */
   accepted(local: string, peer: string, sequence: bigint): void;
+  /**
+   * Whether any key exists for this peer. Optional: under `require` a bridge keeps no state
+   * for, and ignores the LLDP of, a station for which this says false (flood safety).
+   */
+  knows?(local: string, peer: string): boolean;
 }
 
 export function authInput(
@@ -82,7 +87,8 @@ export function authTlvBytes(
 
 /**
  * Checks a received PDU. `payload` is the whole VDP payload; `auth` the authentication TLV and
- * how many payload octets it signs. Records the sequence when the PDU is accepted.
+ * how many payload octets it signs. Records the sequence when the PDU is accepted, unless
+ * `record` is false (a pre-check before any state is created for the peer).
  */
 export function verifyPdu(
   hooks: AuthHooks,
@@ -93,6 +99,7 @@ export function verifyPdu(
   subtype: number,
   payload: Uint8Array,
   auth: { tlv: AuthTlv; signedLength: number } | undefined,
+  record = true,
 ):
   | { ok: true; signed: boolean }
   | { ok: false; reason: AuthFailure; keyId?: number; sequence?: bigint } {
@@ -120,6 +127,6 @@ export function verifyPdu(
   const last = hooks.lastAccepted(local, peer);
   if (last !== undefined && sequence <= last)
     return { ok: false, reason: 'replay', keyId, sequence };
-  hooks.accepted(local, peer, sequence);
+  if (record) hooks.accepted(local, peer, sequence);
   return { ok: true, signed: true };
 }

@@ -147,6 +147,9 @@ export interface BridgePeerStats {
   dropped: number;
   queueOverflow: number;
   ecpFailures: number;
+  /** Requests refused by the station's VSI quota or request rate (reason 2). */
+  quotaRefused: number;
+  rateRefused: number;
 }
 
 export interface VdpBridgeConfig {
@@ -155,6 +158,21 @@ export interface VdpBridgeConfig {
   readonly maxTlvsPerPdu?: number;
   /** Most TLVs waiting to be sent to one station; more are dropped (the station retries). */
   readonly maxQueue?: number;
+  /** Per-station limits; a request beyond them is refused with reason 2 (insufficient resources). */
+  readonly quota?: StationQuota;
+}
+
+/**
+ * Per-station quotas. Keep-alives and De-Associates are never limited (they refresh or free
+ * what the station already holds); every other request spends one token of the rate bucket.
+ */
+export interface StationQuota {
+  /** Most VSIs one station may hold; a request for one more is refused. */
+  readonly maxVsis?: number;
+  /** Sustained requests per second (token bucket refill). */
+  readonly requestsPerSecond?: number;
+  /** Requests allowed at once (bucket size; default max(1, requestsPerSecond)). */
+  readonly requestBurst?: number;
 }
 
 export interface PeerCapsBridge {
@@ -283,6 +301,8 @@ export class VdpBridgePeer {
     dropped: 0,
     queueOverflow: 0,
     ecpFailures: 0,
+    quotaRefused: 0,
+    rateRefused: 0,
   };
   private vsis = new Map<string, BridgeVsi>();
   private queue: OutgoingTlv<QueueRef>[] = [];
@@ -291,6 +311,9 @@ export class VdpBridgePeer {
   private takenOver = new Map<string, number>();
   private timing: VdpTiming;
   private caps: PeerCapsBridge;
+  /** Request-rate token bucket (see StationQuota). */
+  private tokens: number | undefined;
+  private tokensAt = 0;
 
   constructor(
     readonly port: string,
@@ -468,6 +491,11 @@ export class VdpBridgePeer {
       );
       return;
     }
+    const q = this.quotaCheck(cur, now);
+    if (q) {
+      this.refuse(key, tlv, managerId, Reason.InsufficientResources, false, cur, q, out);
+      return;
+    }
     const d = this.ctx.policy.decide({
       port: this.port,
       station: this.station,
@@ -520,6 +548,36 @@ export class VdpBridgePeer {
     this.respond(tlv, managerId, responseStatus(Reason.Success), d.entries);
   }
 
+  /**
+   * Why a request goes beyond this station's quota, or undefined when it does not. Every
+   * request that gets here spends a token, also one then refused for the VSI count: a station
+   * that keeps asking for more than its quota is throttled as well.
+   */
+  private quotaCheck(cur: BridgeVsi | undefined, now: number): string | undefined {
+    const q = this.cfg.quota;
+    if (!q) return undefined;
+    const rate = q.requestsPerSecond;
+    if (rate !== undefined) {
+      const burst = q.requestBurst ?? Math.max(1, rate);
+      const t =
+        this.tokens === undefined
+          ? burst
+          : Math.min(burst, this.tokens + ((now - this.tokensAt) * rate) / 1e6);
+      this.tokensAt = now;
+      if (t < 1) {
+        this.tokens = t;
+        this.stats.rateRefused++;
+        return `more than ${rate} requests per second (burst ${burst}) from this station`;
+      }
+      this.tokens = t - 1;
+    }
+    if (!cur && q.maxVsis !== undefined && this.vsis.size >= q.maxVsis) {
+      this.stats.quotaRefused++;
+      return `station holds ${this.vsis.size} VSIs, its quota is ${q.maxVsis}`;
+    }
+    return undefined;
+  }
+
   private refuse(
     key: string,
     tlv: VsiTlv,
@@ -545,14 +603,16 @@ export class VdpBridgePeer {
       keep,
       message,
     });
-    // With Keep the response carries the type of the state kept, so the station learns it.
+    // With Keep the response carries the type of the state kept, so the station learns it;
+    // then the filter is the kept one too (its entries with their own format: found by fuzzing,
+    // the request's format with the kept entries did not encode).
     const type = cur ? (modeOfState(cur.state) ?? tlv.type) : tlv.type;
-    const entries = cur && type !== tlv.type ? cur.entries : tlv.entries;
+    const kept = cur !== undefined && type !== tlv.type;
     this.respond(
-      { ...tlv, type },
+      { ...tlv, type, ...(kept ? { filterFormat: cur.filterFormat } : {}) },
       managerId,
       responseStatus(reason, { keep, hard }),
-      entries,
+      kept ? cur.entries : tlv.entries,
       true,
     );
   }
@@ -736,8 +796,12 @@ function encodeRawVsi(w: ByteWriter, t: Omit<VsiTlv, 'kind'>, wire: WireOptions)
   const layout = filterLayout(t.filterFormat, wire);
   const idFormat = t.idFormat >= 1 && t.idFormat <= 5 ? t.idFormat : VSIID_UUID;
   if (layout && t.entries.length > 0) {
+    // Into a scratch writer: a failure half-way must leave nothing behind in `w` (found by
+    // fuzzing: a half-written TLV followed by the bare form made a PDU that did not decode).
+    const scratch = new ByteWriter(64);
     try {
-      encodeVsi(w, { ...t, idFormat }, wire);
+      encodeVsi(scratch, { ...t, idFormat }, wire);
+      w.bytes(scratch.finish());
       return;
     } catch {
       // fall through to the bare form

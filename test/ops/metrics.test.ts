@@ -12,7 +12,15 @@ import { StationNode, type StationNodeOutput } from '../../src/node/station-node
 import { ECHO_POLICY } from '../../src/vdp/bridge.js';
 import { specFromJson } from '../../src/vdp/spec-json.js';
 import type { EventRecord } from '../../src/daemon/eventlog.js';
-import { http, startOpsPair, vsiSpec, waitFor, type OpsPair } from '../harness/ops-pair.js';
+import { writeKey } from '../harness/keys.js';
+import {
+  http,
+  startOpsPair,
+  STATION_MAC,
+  vsiSpec,
+  waitFor,
+  type OpsPair,
+} from '../harness/ops-pair.js';
 
 type Sample = ReturnType<typeof parseMetrics>[number];
 
@@ -228,4 +236,32 @@ test('authentication failures are counted by reason from the node events', () =>
     assert.equal(sum(samples, 'splitnve_tsi_transitions_total'), 0);
     assert.ok(sum(samples, 'splitnve_vdp_tlvs_total', { direction: 'rx', tlv: 'associate' }) >= 1);
   });
+});
+
+test('authentication failures between the daemons: counted by reason, equal to /v1/auth, every one', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'snve-ops-keys-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const bridgeKey = writeKey(dir, 'bridge.key');
+  const stationKey = writeKey(dir, 'station.key'); // another key: every PDU fails its HMAC
+  const p = await startOpsPair({
+    nnve: {
+      auth: { mode: 'require', keys: [{ station: STATION_MAC, keyId: 1, keyFile: bridgeKey }] },
+    },
+    tnve: {
+      auth: { mode: 'require', keys: [{ keyId: 1, keyFile: stationKey }] },
+      requestTimeoutMs: 1500,
+    },
+  });
+  t.after(() => p.close());
+  const r = await http(p.tUrl, 'POST', '/v1/requests', { mode: 'associate', vsi: vsiSpec(1) });
+  assert.notEqual(r.status, 200);
+  const n = await scrape(p.nUrl);
+  const failed = sum(n, 'splitnve_auth_failures_total', { port: 'swp1', reason: 'bad-hmac' });
+  assert.ok(failed >= 1, `bad-hmac failures: ${failed}`);
+  assert.equal(sum(n, 'splitnve_tsis'), 0);
+  const view = (await http(p.nUrl, 'GET', '/v1/auth')).body as { totals: Record<string, number> };
+  assert.equal(view.totals['bad-hmac'], failed);
+  const { NNVE_ROUTE_DOCS } = await import('../../src/nnve/ops.js');
+  assert.ok(NNVE_ROUTE_DOCS['GET /v1/auth']!.response!.safeParse(view).success);
+  assert.ok((await log(p.nUrl, 'auth.failed')).length >= 1);
 });

@@ -1,0 +1,108 @@
+/**
+ * Persistence for PDU authentication (Req-11): our outgoing sequence numbers and the last
+ * sequence accepted from every peer, in `<stateDir>/auth.sqlite` (better-sqlite3, WAL).
+ *
+ * Outgoing: one counter for the whole daemon (it increases strictly in every direction, which
+ * is all a receiver needs). It is reserved in blocks: before the counter passes the stored
+ * high-water mark, the mark moves one block ahead and is committed, so a crash can skip at
+ * most a block but never reuse a number. At start the counter also jumps to at least
+ * `wall clock µs × 1024`, so even a lost state directory (a reinstall, or WAL commits lost with
+ * the power) starts above anything sent before, as long as the clock did not go back; 2^64 is
+ * reached in the year ~2540.
+ *
+ * Incoming: the last accepted sequence per (port/uplink, peer) is written through on every
+ * accepted PDU (one prepared UPSERT), so a PDU captured before a restart of either side is
+ * still a replay after it.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const U64_MAX = (1n << 64n) - 1n;
+
+export interface SequenceStoreOptions {
+  /** Sequences reserved per write (default 4096). */
+  readonly block?: number;
+  /** Wall clock in ms (default Date.now); the start floor is clock µs × 1024. */
+  readonly clockMs?: () => number;
+}
+
+export class SequenceStore {
+  private readonly db: Database.Database;
+  private readonly putMark: Database.Statement;
+  private readonly putAccepted: Database.Statement;
+  private readonly block: bigint;
+  private next: bigint;
+  private mark: bigint;
+  private readonly acceptedCache = new Map<string, bigint>();
+  /** Writes of the high-water mark (for tests and metrics). */
+  reservations = 0;
+
+  constructor(stateDir: string, opts: SequenceStoreOptions = {}) {
+    mkdirSync(stateDir, { recursive: true });
+    this.db = new Database(join(stateDir, 'auth.sqlite'));
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS seq_mark (id INTEGER PRIMARY KEY CHECK (id = 1), mark TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS accepted (
+        local TEXT NOT NULL, peer TEXT NOT NULL, seq TEXT NOT NULL, updated INTEGER NOT NULL,
+        PRIMARY KEY (local, peer));
+    `);
+    this.putMark = this.db.prepare(
+      'INSERT INTO seq_mark (id, mark) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET mark = excluded.mark',
+    );
+    this.putAccepted = this.db.prepare(
+      'INSERT INTO accepted (local, peer, seq, updated) VALUES (?, ?, ?, ?) ' +
+        'ON CONFLICT (local, peer) DO UPDATE SET seq = excluded.seq, updated = excluded.updated',
+    );
+    this.block = BigInt(opts.block ?? 4096);
+    const row = this.db.prepare('SELECT mark FROM seq_mark WHERE id = 1').get() as
+      { mark: string } | undefined;
+    const stored = row ? BigInt(row.mark) : 0n;
+    const floor = BigInt(Math.floor((opts.clockMs ?? Date.now)() * 1000)) * 1024n;
+    // Everything up to the stored mark may have been used before the restart.
+    this.next = stored + 1n > floor ? stored + 1n : floor;
+    this.mark = this.next - 1n;
+    for (const r of this.db.prepare('SELECT local, peer, seq FROM accepted').all() as {
+      local: string;
+      peer: string;
+      seq: string;
+    }[]) {
+      this.acceptedCache.set(`${r.local}|${r.peer}`, BigInt(r.seq));
+    }
+  }
+
+  /** The next outgoing sequence (committing a new high-water mark first when needed). */
+  nextSequence(): bigint {
+    const s = this.next;
+    if (s > U64_MAX) throw new Error('authentication sequence space exhausted');
+    if (s > this.mark) {
+      let m = s + this.block - 1n;
+      if (m > U64_MAX) m = U64_MAX;
+      this.putMark.run(m.toString());
+      this.mark = m;
+      this.reservations++;
+    }
+    this.next = s + 1n;
+    return s;
+  }
+
+  lastAccepted(local: string, peer: string): bigint | undefined {
+    return this.acceptedCache.get(`${local}|${peer}`);
+  }
+
+  accepted(local: string, peer: string, seq: bigint): void {
+    this.putAccepted.run(local, peer, seq.toString(), Date.now());
+    this.acceptedCache.set(`${local}|${peer}`, seq);
+  }
+
+  /** Number of peers with a recorded sequence. */
+  get peers(): number {
+    return this.acceptedCache.size;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
