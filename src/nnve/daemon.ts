@@ -10,10 +10,9 @@
  * decides, the BridgeNode changes state, then `onEvents` commits TSIs, stations and tags to
  * SQLite in one transaction, and only then are the step's frames (the responses) sent. The
  * step's effects are handed to two queues (effects.ts) that apply them asynchronously and in
- * order: data-plane operations, and NVA writes of the entries whose desired value changed. An
- * entry change waits for the data-plane batch of its own step (bounded), so other NVEs are told
- * to send traffic here only once this nNVE can deliver it. Failures are counted, logged, and
- * repaired by retries and a reconcile against the full desired state.
+ * order: data-plane operations, and NVA writes of the entries whose desired value changed (the
+ * two run side by side). Failures are counted, logged, and repaired by retries and a reconcile
+ * against the full desired state.
  *
  * Start-up after a restart: tags, TSIs and stations are reloaded (VIDs never change), the NVA is
  * started and the VNs in use are watched (so remote entries are known), then the data plane is
@@ -56,9 +55,6 @@ export interface NnveOptions {
   /** Wall clock in ms (tag holds; default Date.now). */
   readonly clock?: () => number;
 }
-
-/** How long an NVA entry change waits for its step's data-plane batch before going anyway. */
-const GATE_MS = 2000;
 
 async function openRaw(cfg: NnveConfig, port: PortSettings): Promise<Link> {
   const { openRawLink } = await import('../link/raw.js');
@@ -201,10 +197,16 @@ export class NnveDaemon {
     this.driver = new NodeDriver<BridgeNodeEvent>(this.node, links, (events, now) =>
       this.onEvents(events, now),
     );
-    this.dpSync = new DataPlaneSync(dp, () => this.model.desiredDataPlane(), log, {
+    const elog = {
+      debug: (o: object, m?: string) => log.debug(o, m),
+      info: (o: object, m?: string) => log.info(o, m),
+      warn: (o: object, m?: string) => log.warn(o, m),
+      error: (o: object, m?: string) => log.error(o, m),
+    };
+    this.dpSync = new DataPlaneSync(dp, () => this.model.desiredDataPlane(), elog, {
       reconcileIntervalMs: Math.round(cfg.reconcileIntervalS * 1000),
     });
-    this.nvaSync = new NvaSync(nva, (k) => this.model.ownEntry(k), log, {
+    this.nvaSync = new NvaSync(nva, (k) => this.model.ownEntry(k), elog, {
       loading: (vni, on) => (on ? this.loading.add(vni) : this.loading.delete(vni)),
     });
     this.api = createApi();
@@ -408,10 +410,10 @@ export class NnveDaemon {
     for (const vni of fx.createVn) this.nvaSync.createVn(vni);
     for (const vni of fx.watch) void this.nvaSync.watch(vni, true);
     for (const vni of fx.unwatch) void this.nvaSync.watch(vni, false);
-    const gate = this.dpSync.push(fx.dp);
-    if (fx.entries.size > 0) {
-      this.nvaSync.changed(fx.entries, gate === undefined ? undefined : withTimeout(gate, GATE_MS));
-    }
+    // Data plane and NVA in parallel: an NVE that sends here before this data plane has the
+    // endpoint floods it to the VN's ports (delivered); a migration converges sooner.
+    void this.dpSync.push(fx.dp);
+    if (fx.entries.size > 0) this.nvaSync.changed(fx.entries);
     this.armHold();
   }
 
@@ -546,21 +548,4 @@ export class NnveDaemon {
     this.store.close();
     this.log.info({ event: 'daemon.stopped' }, 'nnve stopped');
   }
-}
-
-function withTimeout(p: Promise<void>, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    t.unref();
-    p.then(
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-    );
-  });
 }

@@ -20,6 +20,7 @@ import { NvaError, type Nva } from '../nva/index.js';
 import type { OwnEntry } from './model.js';
 
 export interface EffectLogger {
+  debug?(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
@@ -161,10 +162,20 @@ export class DataPlaneSync {
       const batch = this.queue.splice(0);
       const ops = batch.flatMap((b) => b.ops);
       try {
+        const t0 = performance.now();
         await this.dp.apply(ops);
         const now = performance.now();
         this.stats.batches++;
         this.stats.ops += ops.length;
+        this.log.debug?.(
+          {
+            event: 'dataplane.applied',
+            ops: ops.length,
+            applyMs: Math.round((now - t0) * 10) / 10,
+            queuedMs: Math.round((t0 - batch[0]!.at) * 10) / 10,
+          },
+          `data plane: ${ops.length} op(s) applied`,
+        );
         for (const b of batch) {
           this.stats.latency.add(now - b.at);
           b.done();
@@ -367,10 +378,11 @@ export class NvaSync {
     const mac = k.slice(i + 1);
     const gate = this.gates.get(k);
     this.gates.delete(k);
+    let want: OwnEntry | undefined;
     try {
       await gate;
       await this.creating.get(vni);
-      const want = this.desired(k);
+      want = this.desired(k);
       if (want) {
         await this.nva.publish(want);
         this.stats.published++;
@@ -379,7 +391,18 @@ export class NvaSync {
         this.stats.withdrawn++;
       }
       this.retryAt.delete(k);
-      this.stats.latency.add(performance.now() - since);
+      const ms = performance.now() - since;
+      this.stats.latency.add(ms);
+      this.log.debug?.(
+        {
+          event: 'nva.written',
+          vni,
+          mac,
+          kind: want?.kind ?? 'withdrawn',
+          ms: Math.round(ms * 10) / 10,
+        },
+        `NVA: ${mac} in VN ${vni} ${want ? want.kind : 'withdrawn'}`,
+      );
     } catch (e) {
       const err = String((e as Error).message ?? e);
       this.stats.lastError = err;

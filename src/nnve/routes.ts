@@ -175,7 +175,12 @@ export function registerNnveRoutes(app: FastifyInstance, d: NnveDaemon): void {
       vdp: agg.vdp,
       model: d.model.stats,
       tags: d.tags.stats,
-      dataplane: { kind: d.dp.kind, pending: d.dpSync.pending, ...d.dpSync.stats },
+      dataplane: {
+        kind: d.dp.kind,
+        pending: d.dpSync.pending,
+        ...d.dpSync.stats,
+        driver: (d.dp as { stats?: unknown }).stats ?? null,
+      },
       nva: { kind: d.nva.kind, pending: d.nvaSync.pending, ...d.nvaSync.stats },
       events: Object.fromEntries(d.counters.events),
       storeErrors: d.counters.storeErrors,
