@@ -2,7 +2,7 @@
  * A hypervisor's virtual switch for the end-to-end test: a userspace OVS bridge with one trunk
  * (802.1Q, towards the nNVE) and one access port per VM, programmed with static flows from what
  * the hypervisor knows about its VMs (port, VLAN = the local tag the nNVE assigned, MAC), as
- * SDN hypervisor switches are, over one persistent OpenFlow connection (openflow.ts), instead of
+ * SDN hypervisor switches are, over one persistent OpenFlow connection (src/dataplane/openflow.ts), instead of
  * flood-and-learn (userspace OVS's NORMAL learning reacts to a MAC moving between ports after
  * anything from milliseconds to seconds; the test measures the nNVE, not that).
  *
@@ -14,8 +14,14 @@
  * match nothing in table 1 and are dropped; the tNVE sends and receives them on the trunk
  * interface itself.
  */
+import { createHash } from 'node:crypto';
+import {
+  OpenFlowConnection,
+  flowAddBody,
+  flowDeleteCookieBody,
+  parseFlowText,
+} from '../../src/dataplane/openflow.js';
 import type { OvsInstance } from '../harness/ovs.js';
-import { OpenFlowClient, type OfFlow } from './openflow.js';
 
 interface Vm {
   readonly port: string;
@@ -23,15 +29,16 @@ interface Vm {
   readonly mac: string;
 }
 
-function key(f: OfFlow): string {
-  return JSON.stringify([f.table, f.priority, f.match]);
+/** A flow's cookie: a hash of its text (so a flow is deleted by its cookie). */
+function cookie(text: string): bigint {
+  return BigInt(`0x7e${createHash('sha256').update(text).digest('hex').slice(0, 14)}`);
 }
 
 export class Vswitch {
   private readonly ofports = new Map<string, number>();
   private readonly vms = new Map<string, Vm>();
-  private installed = new Map<string, OfFlow>();
-  private of: OpenFlowClient | undefined;
+  private installed = new Set<string>();
+  private of: OpenFlowConnection | undefined;
 
   constructor(
     readonly ovs: OvsInstance,
@@ -49,7 +56,7 @@ export class Vswitch {
       this.bridge,
       'datapath_type=netdev',
       'fail_mode=secure',
-      'protocols=OpenFlow13,OpenFlow14',
+      'protocols=OpenFlow14',
       '--',
       'add-port',
       this.bridge,
@@ -57,7 +64,7 @@ export class Vswitch {
     );
     await this.ovs.ofctl(this.bridge, 'del-flows');
     await this.learn(this.trunk);
-    this.of = new OpenFlowClient(this.ovs.mgmt(this.bridge).replace(/^unix:/, ''));
+    this.of = new OpenFlowConnection(this.ovs.mgmt(this.bridge).replace(/^unix:/, ''));
     await this.of.connect();
     await this.sync();
   }
@@ -71,12 +78,6 @@ export class Vswitch {
       );
     }
     this.ofports.set(port, no);
-  }
-
-  private no(port: string): number {
-    const n = this.ofports.get(port);
-    if (n === undefined) throw new Error(`vswitch ${this.bridge}: unknown port ${port}`);
-    return n;
   }
 
   /** Adds a VM port (no traffic passes until the VM is plugged). */
@@ -104,53 +105,44 @@ export class Vswitch {
     await this.sync();
   }
 
-  private desired(): Map<string, OfFlow> {
-    const t = this.no(this.trunk);
-    const flows: OfFlow[] = [
-      { table: 0, priority: 100, match: { inPort: t }, actions: [], gotoTable: 1 },
-    ];
-    const byVlan = new Map<number, number[]>();
+  private desired(): Set<string> {
+    const t = this.trunk;
+    const out = new Set<string>([`table=0,priority=100,in_port=${t} actions=resubmit(,1)`]);
+    const byVlan = new Map<number, string[]>();
     for (const vm of this.vms.values()) {
-      const p = this.no(vm.port);
-      flows.push({
-        table: 0,
-        priority: 100,
-        match: { inPort: p },
-        actions: [{ pushVlan: vm.vlan }],
-        gotoTable: 1,
-      });
-      flows.push({
-        table: 1,
-        priority: 100,
-        match: { vlan: vm.vlan, ethDst: vm.mac },
-        actions: [{ popVlan: true }, { output: p }],
-      });
-      byVlan.set(vm.vlan, [...(byVlan.get(vm.vlan) ?? []), p]);
+      const tag = `push_vlan:0x8100,set_field:${0x1000 | vm.vlan}->vlan_vid`;
+      out.add(`table=0,priority=100,in_port=${vm.port} actions=${tag},resubmit(,1)`);
+      out.add(
+        `table=1,priority=100,dl_vlan=${vm.vlan},dl_dst=${vm.mac} actions=pop_vlan,output:${vm.port}`,
+      );
+      byVlan.set(vm.vlan, [...(byVlan.get(vm.vlan) ?? []), vm.port]);
     }
     for (const [v, ports] of byVlan) {
-      flows.push({
-        table: 1,
-        priority: 50,
-        match: { vlan: v, ethDst: '01:00:00:00:00:00', ethDstMask: '01:00:00:00:00:00' },
-        actions: [{ output: t }, { popVlan: true }, ...ports.sort().map((p) => ({ output: p }))],
-      });
-      flows.push({ table: 1, priority: 10, match: { vlan: v }, actions: [{ output: t }] });
+      const local = ports
+        .sort()
+        .map((p) => `output:${p}`)
+        .join(',');
+      out.add(
+        `table=1,priority=50,dl_vlan=${v},dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=output:${t},pop_vlan,${local}`,
+      );
+      out.add(`table=1,priority=10,dl_vlan=${v} actions=output:${t}`);
     }
-    return new Map(flows.map((f) => [key(f), f]));
+    return out;
   }
 
-  /** Installs the difference and waits for the switch to confirm (barrier). */
+  /** Installs the difference as one bundle and waits for the switch to confirm it. */
   private async sync(): Promise<void> {
     const want = this.desired();
-    const del: OfFlow[] = [];
-    const add: OfFlow[] = [];
-    for (const [k, f] of this.installed) if (!want.has(k)) del.push(f);
-    for (const [k, f] of want) {
-      const cur = this.installed.get(k);
-      if (!cur || JSON.stringify(cur) !== JSON.stringify(f)) add.push(f);
-    }
-    if (del.length === 0 && add.length === 0) return;
-    await this.of!.apply(del, add);
+    const mods = [
+      ...[...this.installed]
+        .filter((f) => !want.has(f))
+        .map((f) => flowDeleteCookieBody(cookie(f))),
+      ...[...want]
+        .filter((f) => !this.installed.has(f))
+        .map((f) => flowAddBody(parseFlowText(f, this.ofports), cookie(f))),
+    ];
+    if (mods.length === 0) return;
+    await this.of!.bundle(mods);
     this.installed = want;
   }
 

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import type { DataPlaneState } from '../../src/dataplane/dataplane.js';
 import { MemoryDataPlane } from '../../src/dataplane/memory.js';
 import { sortState } from '../../src/dataplane/state.js';
+import { EmbeddedNva } from '../../src/nva/embedded.js';
 import { apiPort, get, post, rig, vm } from './fixture.js';
 
 const VNI = 5000;
@@ -288,4 +289,33 @@ test('a data plane that fails is retried and reconciled; failures are counted', 
   assert.equal(st.dataplane.failures + st.dataplane.reconcileFailures, 3);
   assert.ok(st.dataplane.reconciles >= 2);
   assert.deepEqual(await dp.dump(), sortState(r.nnve.model.desiredDataPlane()));
+});
+
+test('NVA writes that fail are retried and counted; the protocol does not wait for them', async (t) => {
+  class FlakyNva extends EmbeddedNva {
+    failures = 0;
+    override async publish(e: Parameters<EmbeddedNva['publish']>[0]): Promise<void> {
+      if (this.failures > 0) {
+        this.failures--;
+        throw new Error('NVA unreachable');
+      }
+      return super.publish(e);
+    }
+  }
+  const nva = new FlakyNva({ path: ':memory:' });
+  const r = await rig(t, { nva: () => nva });
+  nva.failures = 2;
+  const a = await r.request('associate', vm(1, 100));
+  assert.equal(a.status, 200);
+  await r.nnve.settled();
+  assert.deepEqual(
+    nva.ownEntries().map((e) => [e.mac, e.kind]),
+    [['52:54:00:00:00:01', 'forwarding']],
+  );
+  const st = await get<{ nva: { failures: number; published: number } }>(
+    apiPort(r.nnve),
+    '/v1/stats',
+  );
+  assert.equal(st.nva.failures, 2);
+  assert.equal(st.nva.published, 1);
 });
