@@ -39,6 +39,7 @@ import { TnveConfigSchema } from '../../src/tnve/config.js';
 import { TnveDaemon } from '../../src/tnve/daemon.js';
 import { specFromJson } from '../../src/vdp/spec-json.js';
 import type { VsiMode } from '../../src/vdp/types.js';
+import { vsiKey } from '../../src/wire/vdp.js';
 import { EtcdCluster, etcdctl } from '../harness/etcd.js';
 import { Vswitch } from './vswitch.js';
 import {
@@ -696,5 +697,34 @@ describe('nNVE end to end: OVS data plane, etcd NVA, two hypervisors', () => {
     };
     measured.effectLatencyB = { dataplane: stB.dataplane.latency, nva: stB.nva.latency };
     assert.ok(assocMs < 1000, `association took ${assocMs} ms during the failover`);
+  });
+
+  test('bridge-initiated De-Associate with `splitnve ctl`: the hypervisor is told, the VM is gone everywhere', async () => {
+    const station = hv.b.tnve.links.get(hv.b.uplink)!.mac;
+    const out = await exec(process.execPath, [
+      main,
+      'ctl',
+      '--api',
+      `127.0.0.1:${nnve.b.api}`,
+      '--json',
+      'deassociate',
+      '--port',
+      n('tb'),
+      '--station',
+      station,
+      '--vsi',
+      VMS.b3!.uuid,
+    ]);
+    assert.equal(out.code, 0, out.stderr);
+    assert.deepEqual(JSON.parse(out.stdout), { deassociated: 1 });
+    const b3 = spec('b3');
+    await waitFor(
+      'the tNVE heard it',
+      () => hv.b.tnve.vsiState(hv.b.uplink, vsiKey(b3.idFormat, b3.id)) === 'init',
+    );
+    await waitFor('no flow of b3 on either nNVE and no etcd entry', async () => {
+      const all = (await flows('a')) + (await flows('b'));
+      return !all.includes(VMS.b3!.mac) && !mapKeys().some((k) => k.endsWith(VMS.b3!.mac));
+    });
   });
 });
