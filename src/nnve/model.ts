@@ -375,8 +375,12 @@ export class NveModel implements BridgePolicy {
     const inVns = new Set(endpoints.map((x) => x.vni));
     for (const vni of inVns) {
       const max = this.opts.vns.getVn(vni)?.maxTsis;
-      const m = this.members.get(vni);
-      if (max !== undefined && !m?.has(hk) && (m?.size ?? 0) >= max) {
+      if (max === undefined) continue;
+      // One VSI id counts once (a VM moving between two stations of this nNVE is one TSI).
+      const ids = new Set(
+        [...(this.members.get(vni) ?? [])].map((x) => x.slice(x.lastIndexOf('|') + 1)),
+      );
+      if (!ids.has(req.key) && ids.size >= max) {
         this.stats.refusedMaxTsis++;
         return refuse(
           Reason.InsufficientResources,

@@ -219,6 +219,8 @@ test('migration between two stations of one nNVE (one segment): same tag, one Ac
       evb,
       nveId: 'nve-m',
       reconcileIntervalS: 0,
+      // one VSI on two stations is one TSI for the VN's limit
+      vns: [{ vni: VNI, maxTsis: 1 }],
     }),
     { log: quiet, openLink: (p) => ports.get(p.name)! },
   );
