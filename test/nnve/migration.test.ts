@@ -23,7 +23,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 async function until<T>(
   what: string,
   f: () => Promise<T | undefined> | T | undefined,
-  ms = 5000,
+  ms = 10_000,
 ): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
@@ -86,7 +86,7 @@ test('two nNVEs on one NVA: remote entries, flood lists, migration where the des
       {
         log: quiet,
         openLink: () => sw,
-        nva: new EmbeddedNva({ path: nvaFile, shared: true, pollMs: 10, nveTtlMs: 2000 }),
+        nva: new EmbeddedNva({ path: nvaFile, shared: true, pollMs: 10, nveTtlMs: 15_000 }),
       },
     );
     t.after(() => n.stop());
