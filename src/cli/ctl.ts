@@ -104,7 +104,11 @@ const COLUMNS: Record<string, string[]> = {
     'expiresInMs',
     'nextKeepAliveInMs',
   ],
-  vaps: ['segment', 'vni', 'vid', 'tsis', 'stations', 'ports'],
+  vaps: ['segment', 'vni', 'vid', 'state', 'tsis', 'explicit', 'stations', 'ports'],
+  tags: ['segment', 'vni', 'vid', 'refs', 'heldUntil'],
+  tsis: ['port', 'station', 'vsiId', 'state', 'endpoints', 'connects', 'migration', 'superseded'],
+  vns: ['vni', 'name', 'allowedStations', 'maxTsis'],
+  remotes: ['vni', 'mac', 'nve', 'vtep', 'kind', 'programmed'],
   peers: [
     'port',
     'uplink',
@@ -144,7 +148,7 @@ function cell(v: unknown): string {
       .map((x) =>
         x && typeof x === 'object'
           ? Object.entries(x)
-              .filter(([k]) => ['groupId', 'mac', 'vid', 'ipv4', 'ipv6'].includes(k))
+              .filter(([k]) => ['groupId', 'vni', 'mac', 'vid', 'ipv4', 'ipv6', 'ips'].includes(k))
               .map(([k, val]) => `${k === 'groupId' ? 'vni' : k}=${String(val)}`)
               .join(' ')
           : String(x),

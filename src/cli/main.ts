@@ -104,7 +104,25 @@ export function buildProgram(): Command {
         '--listen-tls <host:port>',
         'also accept stations over TLS (tls section: cert, key, ca, peers)',
       )
-      .option('--config <file>', 'JSON configuration file'),
+      .option('--config <file>', 'JSON configuration file')
+      .option('--netns <name>', 'network namespace of the ports (the daemon stays where it runs)')
+      .option('--dataplane <kind>', 'memory (default) or ovs')
+      .option('--ovs-bridge <name>', 'OVS bridge of this nNVE (ovs data plane)')
+      .option('--ovs-rundir <dir>', 'OVS run directory with db.sock and <bridge>.mgmt')
+      .option('--ovs-db <socket>', 'OVSDB unix socket (default <rundir>/db.sock)')
+      .option('--underlay-ip <ip>', 'underlay (VTEP) address of this nNVE')
+      .option('--nve-id <id>', 'id of this NVE in the NVA (default: host name)')
+      .option('--nva <kind>', 'embedded (default) or etcd')
+      .option('--etcd <urls...>', 'etcd client endpoints (etcd NVA), comma-separated or repeated')
+      .option('--etcd-prefix <prefix>', 'etcd key prefix (default /splitnve)')
+      .option('--nva-lease-ttl <s>', 'liveness lease TTL in the etcd NVA (seconds)', intArg)
+      .option(
+        '--nva-file <path>',
+        'SQLite file of the embedded NVA (default <state-dir>/nva.sqlite)',
+      )
+      .option('--vn-auto-create', 'create an unknown VN in the NVA on first use (default)')
+      .option('--no-vn-auto-create', 'refuse an unknown GroupID with reason 5')
+      .option('--tag-hold <s>', 'seconds an unused local tag stays reserved for its VN', Number),
   ).action(async (o: Record<string, unknown>) => {
     const { loadNnveConfig } = await import('../nnve/config.js');
     const { NnveDaemon } = await import('../nnve/daemon.js');
@@ -120,6 +138,20 @@ export function buildProgram(): Command {
       ...(o.auth ? { auth: o.auth as string } : {}),
       ...(o.keyDir ? { keyDir: o.keyDir as string } : {}),
       ...(o.listenTls ? { listenTls: o.listenTls as string } : {}),
+      ...(o.netns ? { netns: o.netns as string } : {}),
+      ...(o.dataplane ? { dataplane: o.dataplane as string } : {}),
+      ...(o.ovsBridge ? { ovsBridge: o.ovsBridge as string } : {}),
+      ...(o.ovsRundir ? { ovsRundir: o.ovsRundir as string } : {}),
+      ...(o.ovsDb ? { ovsDb: o.ovsDb as string } : {}),
+      ...(o.underlayIp ? { underlayIp: o.underlayIp as string } : {}),
+      ...(o.nveId ? { nveId: o.nveId as string } : {}),
+      ...(o.nva ? { nva: o.nva as string } : {}),
+      ...(o.etcd ? { etcd: o.etcd as string[] } : {}),
+      ...(o.etcdPrefix ? { etcdPrefix: o.etcdPrefix as string } : {}),
+      ...(o.nvaLeaseTtl !== undefined ? { nvaLeaseTtl: o.nvaLeaseTtl as number } : {}),
+      ...(o.nvaFile ? { nvaFile: o.nvaFile as string } : {}),
+      ...(typeof o.vnAutoCreate === 'boolean' ? { vnAutoCreate: o.vnAutoCreate } : {}),
+      ...(o.tagHold !== undefined ? { tagHold: o.tagHold as number } : {}),
     };
     const d = await runDaemon('nnve', () => NnveDaemon.start(loadNnveConfig(flags)));
     d.ops.configSource = () => loadNnveConfig(flags);
@@ -194,7 +226,22 @@ export function buildProgram(): Command {
     .description('see and change the state of a running daemon')
     .option('--api <host:port|unix:path>', 'the daemon API', '127.0.0.1:8740')
     .option('--json', 'JSON instead of tables');
-  for (const what of ['stations', 'vsis', 'vaps', 'stats', 'peers', 'ports', 'uplinks', 'health']) {
+  for (const what of [
+    'stations',
+    'vsis',
+    'tsis',
+    'vaps',
+    'tags',
+    'vns',
+    'remotes',
+    'dataplane',
+    'nva',
+    'stats',
+    'peers',
+    'ports',
+    'uplinks',
+    'health',
+  ]) {
     ctl
       .command(what)
       .description(`show ${what}`)
@@ -217,6 +264,47 @@ export function buildProgram(): Command {
       const o = ctl.opts<{ api: string; json?: boolean }>();
       await ctlRun(async () => {
         const r = await ctlFetch(o.api, '/v1/deassociate', a);
+        console.log(o.json ? JSON.stringify(r) : renderTable('result', r));
+      });
+    });
+  ctl
+    .command('vn-set')
+    .description('create or replace a VN in the NVA (nNVE)')
+    .requiredOption('--vni <n>', 'VNI', intArg)
+    .option('--name <name>', 'name')
+    .option('--allowed <macs...>', 'stations allowed to attach (default: any)')
+    .option('--max-tsis <n>', 'most TSIs of this VN per nNVE', intArg)
+    .action(async (a: { vni: number; name?: string; allowed?: string[]; maxTsis?: number }) => {
+      const o = ctl.opts<{ api: string; json?: boolean }>();
+      await ctlRun(async () => {
+        const body = {
+          vni: a.vni,
+          ...(a.name ? { name: a.name } : {}),
+          ...(a.allowed ? { allowedStations: a.allowed.flatMap((x) => x.split(',')) } : {}),
+          ...(a.maxTsis !== undefined ? { maxTsis: a.maxTsis } : {}),
+        };
+        const r = await ctlFetch(o.api, '/v1/vns', body);
+        console.log(o.json ? JSON.stringify(r) : renderTable('result', r));
+      });
+    });
+  ctl
+    .command('vn-delete')
+    .description('delete a VN from the NVA: every nNVE de-associates its TSIs (nNVE)')
+    .requiredOption('--vni <n>', 'VNI', intArg)
+    .action(async (a: { vni: number }) => {
+      const o = ctl.opts<{ api: string; json?: boolean }>();
+      await ctlRun(async () => {
+        const r = await ctlFetch(o.api, '/v1/vns/delete', { vni: a.vni });
+        console.log(o.json ? JSON.stringify(r) : renderTable('result', r));
+      });
+    });
+  ctl
+    .command('reconcile')
+    .description('reconcile the data plane against the desired state now (nNVE)')
+    .action(async () => {
+      const o = ctl.opts<{ api: string; json?: boolean }>();
+      await ctlRun(async () => {
+        const r = await ctlFetch(o.api, '/v1/reconcile', {});
         console.log(o.json ? JSON.stringify(r) : renderTable('result', r));
       });
     });

@@ -203,6 +203,25 @@ export class DaemonMetrics {
     });
   }
 
+  /** A counter whose value is read at scrape time from a monotonic count (since start). */
+  counterFrom(
+    name: string,
+    help: string,
+    labelNames: string[],
+    read: () => Iterable<readonly [Labels, number]>,
+  ): Counter {
+    return new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [labels, v] of read()) if (v > 0) this.inc(labels, v);
+      },
+    });
+  }
+
   /** Every event log record. */
   record(r: EventRecord): void {
     this.events.inc({ event: r.event });

@@ -169,7 +169,12 @@ function text(v) {
       .map((x) =>
         x && typeof x === 'object'
           ? Object.entries(x)
-              .filter(([k, val]) => val !== undefined && !['ps', 'pcp'].includes(k))
+              .filter(
+                ([k, val]) =>
+                  val !== undefined &&
+                  !(Array.isArray(val) && val.length === 0) &&
+                  !['ps', 'pcp'].includes(k),
+              )
               .sort(([a], [b]) => rank(a) - rank(b))
               .map(([k, val]) => `${k === 'groupId' ? 'vni' : k}=${text(val)}`)
               .join(' ')

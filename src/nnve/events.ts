@@ -1,6 +1,7 @@
 /** One log line with a stable `event` name per thing that happens on the nNVE. */
 import type { Logger } from '../daemon/logger.js';
 import type { BridgeNodeEvent } from '../node/bridge-node.js';
+import type { ModelEvent } from './model.js';
 import { reasonName } from '../wire/status.js';
 import { tsiState } from '../vdp/types.js';
 
@@ -103,6 +104,75 @@ export function logBridgeEvent(log: Logger, e: BridgeNodeEvent): void {
           offset: e.offset,
         },
         `frame dropped on ${e.port}: ${e.why}`,
+      );
+      break;
+  }
+}
+
+/** One log line per thing the nNVE model did (tags, VAPs, supersessions, VN auto-create). */
+export function logModelEvent(log: Logger, e: ModelEvent): void {
+  switch (e.type) {
+    case 'tag-allocated':
+      log.info(
+        { event: 'tag.allocated', segment: e.segment, vni: e.vni, vid: e.vid },
+        `VN ${e.vni} on segment ${e.segment}: VLAN ${e.vid} (VAP connected)`,
+      );
+      break;
+    case 'tag-held':
+      log.info(
+        {
+          event: 'tag.held',
+          segment: e.segment,
+          vni: e.vni,
+          vid: e.vid,
+          until: new Date(e.until).toISOString(),
+        },
+        `VN ${e.vni} on segment ${e.segment}: no VSI left (VAP disconnected), VLAN ${e.vid} held`,
+      );
+      break;
+    case 'tag-released':
+      log.info(
+        { event: 'tag.released', segment: e.segment, vni: e.vni, vid: e.vid },
+        `VN ${e.vni} on segment ${e.segment}: VLAN ${e.vid} released`,
+      );
+      break;
+    case 'tag-reclaimed':
+      log.warn(
+        { event: 'tag.reclaimed', segment: e.segment, vni: e.vni, vid: e.vid, by: e.by },
+        `VLAN ${e.vid} on segment ${e.segment} held for VN ${e.vni} given to VN ${e.by} (pool full)`,
+      );
+      break;
+    case 'pool-exhausted':
+      log.warn(
+        { event: 'tag.pool-exhausted', segment: e.segment, vni: e.vni },
+        `VLAN pool of segment ${e.segment} exhausted: VN ${e.vni} refused (reason 2)`,
+      );
+      break;
+    case 'superseded':
+      log.info(
+        {
+          event: e.superseded ? 'endpoint.superseded' : 'endpoint.restored',
+          port: e.port,
+          vlan: e.vlan,
+          vni: e.vni,
+          mac: e.mac,
+          by: e.by,
+        },
+        e.superseded
+          ? `${e.mac} in VN ${e.vni}: a newer forwarding entry of ${e.by} wins (local endpoint inactive)`
+          : `${e.mac} in VN ${e.vni}: local endpoint in force again`,
+      );
+      break;
+    case 'vn-auto-create':
+      log.info(
+        { event: 'vn.auto-create', vni: e.vni },
+        `VN ${e.vni} unknown: creating it (policy)`,
+      );
+      break;
+    case 'remote-ignored':
+      log.warn(
+        { event: 'remote.ignored', vni: e.vni, mac: e.mac, nve: e.nve, why: e.why },
+        `remote entry ${e.mac} of ${e.nve} ignored: ${e.why}`,
       );
       break;
   }

@@ -24,7 +24,8 @@ import { parseVlanRanges } from '../policy/vlan-pool.js';
 import { tsiState } from '../vdp/types.js';
 import { isMac } from '../wire/bytes.js';
 import type { NnveDaemon } from './daemon.js';
-import { DeactivateBody, DeassociateBody } from './routes.js';
+import { DeactivateBody, DeassociateBody, VnBody, VniBody } from './routes.js';
+import type { ModelEvent } from './model.js';
 
 const mac = z.string().refine(isMac, 'not a MAC address');
 
@@ -55,33 +56,148 @@ const PoolSchema = z
     ranges: z.string(),
     size: z.number().int(),
     used: z.number().int(),
+    held: z.number().int(),
     free: z.number().int(),
   })
   .strict();
 
-/** VLAN pool use per segment (the pool is the same for every segment). */
+/**
+ * VLAN pool use per segment: tags in use by a connected VAP, tags held for their VN after its
+ * last VSI left (`tagHoldS`), and free ones.
+ */
 export function poolView(d: NnveDaemon): z.output<typeof PoolSchema>[] {
-  const ranges = parseVlanRanges(d.cfg.vlanPool);
-  const size = ranges.reduce((n, r) => n + r.max - r.min + 1, 0);
-  const segments = new Map<string, string[]>();
+  const segments = new Map<string, { ports: string[]; ranges: string }>();
   for (const p of d.cfg.ports) {
     const s = p.segment ?? p.name;
-    segments.set(s, [...(segments.get(s) ?? []), p.name]);
+    const seg = segments.get(s) ?? { ports: [], ranges: p.vlanPool ?? d.cfg.vlanPool };
+    seg.ports.push(p.name);
+    segments.set(s, seg);
   }
   const used = new Map<string, number>();
-  for (const a of d.policy.assignments()) used.set(a.segment, (used.get(a.segment) ?? 0) + 1);
-  return [...segments].map(([segment, ports]) => ({
-    segment,
-    ports,
-    ranges: d.cfg.vlanPool,
-    size,
-    used: used.get(segment) ?? 0,
-    free: size - (used.get(segment) ?? 0),
-  }));
+  const held = new Map<string, number>();
+  for (const t of d.tags.list()) {
+    const m = t.refs > 0 ? used : held;
+    m.set(t.segment, (m.get(t.segment) ?? 0) + 1);
+  }
+  return [...segments].map(([segment, { ports, ranges }]) => {
+    const size = parseVlanRanges(ranges).reduce((n, r) => n + r.max - r.min + 1, 0);
+    const u = used.get(segment) ?? 0;
+    const h = held.get(segment) ?? 0;
+    return { segment, ports, ranges, size, used: u, held: h, free: size - u - h };
+  });
 }
 
+/** Counts what the nNVE model does (next to its log lines, src/nnve/events.ts). */
+export function countModelEvent(d: NnveDaemon, e: ModelEvent): void {
+  const m = d.ops.metrics;
+  switch (e.type) {
+    case 'tag-allocated':
+    case 'tag-held':
+    case 'tag-released':
+    case 'tag-reclaimed':
+      m.inc('splitnve_tag_changes_total', { segment: e.segment, change: e.type.slice(4) });
+      break;
+    case 'pool-exhausted':
+      m.inc('splitnve_vlan_pool_exhausted_total', { segment: e.segment });
+      break;
+    case 'superseded':
+      m.inc('splitnve_endpoint_supersessions_total', {
+        change: e.superseded ? 'superseded' : 'restored',
+      });
+      break;
+    default:
+      break;
+  }
+}
+
+const SyncHealthSchema = z
+  .object({ kind: z.string(), pending: z.number().int(), lastError: z.string().nullable() })
+  .strict();
+
+const VapSchema = z
+  .object({
+    segment: z.string(),
+    vni: z.number().int(),
+    vid: z.number().int(),
+    state: z.enum(['connected', 'held']),
+    heldUntil: z.number().nullable(),
+    refs: z.number().int(),
+    tsis: z.number().int(),
+    explicit: z.number().int(),
+    stations: z.number().int(),
+    ports: z.array(z.string()),
+  })
+  .strict();
+
+const TsiSchema = z
+  .object({
+    port: z.string(),
+    segment: z.string(),
+    station: MacText,
+    key: z.string(),
+    vsiId: z.string(),
+    state: TsiStateSchema,
+    vdpState: VdpStateSchema,
+    since: z.number().optional(),
+    endpoints: z.array(
+      z
+        .object({
+          vni: z.number().int(),
+          vid: z.number().int(),
+          mac: z.string(),
+          ips: z.array(z.string()),
+        })
+        .strict(),
+    ),
+    connects: z.array(z.object({ vni: z.number().int(), vid: z.number().int() }).strict()),
+    migration: z.enum(['arriving', 'leaving']).optional(),
+    superseded: z.array(z.string()),
+  })
+  .strict();
+
+const VnSchema = z
+  .object({
+    vni: z.number().int(),
+    name: z.string().optional(),
+    allowedStations: z.array(z.string()).optional(),
+    maxTsis: z.number().int().optional(),
+  })
+  .strict();
+
+const NveSchema = z.object({ id: z.string(), vtep: z.string() }).strict();
+
+const NvaEntrySchema = z
+  .object({
+    vni: z.number().int(),
+    mac: z.string(),
+    ips: z.array(z.string()),
+    nve: z.string(),
+    vtep: z.string(),
+    kind: z.enum(['mapping', 'forwarding']),
+  })
+  .strict();
+
+const DataPlaneStateSchema = z
+  .object({
+    vaps: z.array(z.record(z.string(), z.unknown())),
+    locals: z.array(z.record(z.string(), z.unknown())),
+    remotes: z.array(z.record(z.string(), z.unknown())),
+    floods: z.array(z.record(z.string(), z.unknown())),
+  })
+  .strict()
+  .describe('VAPs, local endpoints, remote endpoints and flood lists (src/dataplane/dataplane.ts)');
+
 export const NNVE_ROUTE_DOCS: RouteDocs = {
-  'GET /v1/health': { tag: 'Views', summary: 'Liveness', response: HealthSchema.strict() },
+  'GET /v1/health': {
+    tag: 'Views',
+    summary: 'Liveness, identity in the NVA, data plane and NVA queues',
+    response: HealthSchema.extend({
+      nve: z.string(),
+      vtep: z.string(),
+      dataplane: SyncHealthSchema,
+      nva: SyncHealthSchema,
+    }).strict(),
+  },
   'GET /v1/auth': {
     tag: 'Views',
     summary: 'PDU authentication: mode, key counts, failures per reason and peer, TLS links',
@@ -159,19 +275,75 @@ export const NNVE_ROUTE_DOCS: RouteDocs = {
   },
   'GET /v1/vaps': {
     tag: 'Views',
-    summary: 'VAPs: one local tag (VID) per (segment, VN) in use',
+    summary: 'VAPs: one local tag (VID) per (segment, VN); connected ones, with ?all=1 also held',
+    query: z.object({ all: z.enum(['1', 'true', '0', 'false']).optional() }),
+    response: z.array(VapSchema),
+  },
+  'GET /v1/tsis': {
+    tag: 'Views',
+    summary: 'TSIs as the nNVE model holds them: state, endpoints per VN, migration, supersession',
+    response: z.array(TsiSchema),
+  },
+  'GET /v1/tags': {
+    tag: 'Views',
+    summary: 'Local tags per segment and VN: in use (refs) or held until a time',
     response: z.array(
       z
         .object({
           segment: z.string(),
           vni: z.number().int(),
           vid: z.number().int(),
-          tsis: z.number().int(),
-          ports: z.array(z.string()),
-          stations: z.number().int(),
+          heldUntil: z.number().nullable(),
+          refs: z.number().int(),
         })
         .strict(),
     ),
+  },
+  'GET /v1/vns': {
+    tag: 'Views',
+    summary: "The NVA's VN directory",
+    response: z.array(VnSchema),
+  },
+  'GET /v1/remotes': {
+    tag: 'Views',
+    summary: "Other NVEs' entries of the VNs watched here, and whether they are programmed",
+    response: z.array(
+      z
+        .object({
+          vni: z.number().int(),
+          mac: z.string(),
+          nve: z.string(),
+          vtep: z.string(),
+          kind: z.string(),
+          programmed: z.boolean(),
+        })
+        .strict(),
+    ),
+  },
+  'GET /v1/nva': {
+    tag: 'Views',
+    summary: 'The NVA: kind, this NVE, the NVEs registered, own entries, watched VNs',
+    response: z
+      .object({
+        kind: z.string(),
+        self: NveSchema,
+        nves: z.array(NveSchema),
+        ownEntries: z.array(NvaEntrySchema),
+        watched: z.array(z.number().int()),
+      })
+      .strict(),
+  },
+  'GET /v1/dataplane': {
+    tag: 'Views',
+    summary: 'The data plane: desired state, or with ?installed=1 what is installed (read back)',
+    query: z.object({ installed: z.enum(['1', 'true', '0', 'false']).optional() }),
+    response: z
+      .object({
+        kind: z.string(),
+        desired: DataPlaneStateSchema.optional(),
+        installed: DataPlaneStateSchema.optional(),
+      })
+      .strict(),
   },
   'GET /v1/pools': {
     tag: 'Views',
@@ -213,6 +385,24 @@ export const NNVE_ROUTE_DOCS: RouteDocs = {
     body: DeactivateBody,
     response: z.object({ result: z.string() }).strict(),
     errors: [404, 409],
+  },
+  'POST /v1/vns': {
+    tag: 'Actions',
+    summary: 'Create or replace a VN in the NVA',
+    body: VnBody,
+    response: VnSchema,
+  },
+  'POST /v1/vns/delete': {
+    tag: 'Actions',
+    summary: 'Delete a VN from the NVA: every nNVE de-associates its TSIs',
+    body: VniBody,
+    response: z.object({ deleted: z.number().int(), stations: z.number().int() }).strict(),
+    errors: [404],
+  },
+  'POST /v1/reconcile': {
+    tag: 'Actions',
+    summary: 'Reconcile the data plane against the desired state now',
+    response: z.object({ reconciled: z.literal(true), lastError: z.string().nullable() }).strict(),
   },
   'POST /v1/drain': {
     tag: 'Actions',
@@ -309,9 +499,14 @@ export function attachNnveOps(d: NnveDaemon): void {
       return [{ port, state }, v] as const;
     });
   });
-  m.gauge('splitnve_vaps', 'VAPs (local tags in use) by state.', ['state'], () => [
-    [{ state: 'connected' }, d.policy.assignments().length],
-  ]);
+  m.gauge('splitnve_vaps', 'VAPs by state (connected, or tag held for the VN).', ['state'], () => {
+    const n = new Map<string, number>([
+      ['connected', 0],
+      ['held', 0],
+    ]);
+    for (const v of d.model.vapViews()) n.set(v.state, (n.get(v.state) ?? 0) + 1);
+    return [...n].map(([state, v]) => [{ state }, v] as const);
+  });
   m.gauge('splitnve_stations', 'Stations (ECP/VDP sessions) per port.', ['port'], () => {
     const n = new Map<string, number>([...d.links.keys()].map((p) => [p, 0]));
     for (const s of d.node.stations()) n.set(s.port, (n.get(s.port) ?? 0) + 1);
@@ -328,6 +523,53 @@ export function attachNnveOps(d: NnveDaemon): void {
   );
   m.gauge('splitnve_vlan_pool_used', 'Local tags in use per segment.', ['segment'], () =>
     poolView(d).map((p) => [{ segment: p.segment }, p.used] as const),
+  );
+  m.gauge(
+    'splitnve_vlan_pool_held',
+    'Local tags held for their VN after its last VSI left, per segment.',
+    ['segment'],
+    () => poolView(d).map((p) => [{ segment: p.segment }, p.held] as const),
+  );
+  m.counter('splitnve_tag_changes_total', 'Local tags allocated, held, released, reclaimed.', [
+    'segment',
+    'change',
+  ]);
+  m.counter(
+    'splitnve_vlan_pool_exhausted_total',
+    'Requests refused because the VLAN pool of the segment had no tag left.',
+    ['segment'],
+  );
+  m.counter(
+    'splitnve_endpoint_supersessions_total',
+    'Local endpoints superseded by a newer entry of another NVE (migration), or restored.',
+    ['change'],
+  );
+  m.gauge(
+    'splitnve_dataplane_pending',
+    'Data-plane operations waiting to be installed.',
+    [],
+    () => [[{}, d.dpSync.pending]],
+  );
+  m.counterFrom(
+    'splitnve_dataplane_failures_total',
+    'Data-plane batches and reconciles that failed.',
+    ['what'],
+    () => [
+      [{ what: 'batch' }, d.dpSync.stats.failures],
+      [{ what: 'reconcile' }, d.dpSync.stats.reconcileFailures],
+    ],
+  );
+  m.gauge('splitnve_nva_pending', 'NVA entry writes waiting to be confirmed.', [], () => [
+    [{}, d.nvaSync.pending],
+  ]);
+  m.counterFrom(
+    'splitnve_nva_failures_total',
+    'NVA writes and watches that failed.',
+    ['what'],
+    () => [
+      [{ what: 'write' }, d.nvaSync.stats.failures],
+      [{ what: 'watch' }, d.nvaSync.stats.watchFailures],
+    ],
   );
   m.gauge('splitnve_drained_stations', 'Stations drained by the operator.', [], () => [
     [{}, d.drains.list().length],

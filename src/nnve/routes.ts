@@ -1,4 +1,14 @@
-/** HTTP API of the nNVE daemon (v1). */
+/**
+ * HTTP API of the nNVE daemon (v1).
+ *
+ * Views: health, ports, stations, peers, vsis (as the VDP machines hold them), tsis (the model:
+ * state, endpoints, VNs, supersession), vaps (connected VAPs; `?all=1` with held tags), tags,
+ * vns (the NVA's VN directory), remotes (other NVEs' entries of watched VNs), dataplane (the
+ * desired state; `?installed=1` reads the data plane back), nva, stats.
+ * Actions: POST deassociate (one VSI, a VN on a station, or a whole station), deactivate,
+ * vns (create/replace a VN), vns/delete (delete a VN: its TSIs are de-associated everywhere),
+ * reconcile (data plane against the desired state now).
+ */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ApiError, parseBody } from '../daemon/api.js';
@@ -22,6 +32,17 @@ export const DeassociateBody = z
 export const DeactivateBody = z
   .object({ port: z.string(), station: mac, vsi: z.string() })
   .strict();
+
+export const VnBody = z
+  .object({
+    vni: z.number().int().min(1).max(0xffffff),
+    name: z.string().optional(),
+    allowedStations: z.array(mac).optional(),
+    maxTsis: z.number().int().min(0).optional(),
+  })
+  .strict();
+
+export const VniBody = z.object({ vni: z.number().int().min(1).max(0xffffff) }).strict();
 
 export function vsiView(d: NnveDaemon): Record<string, unknown>[] {
   const now = d.driver.now();
@@ -56,6 +77,10 @@ export function registerNnveRoutes(app: FastifyInstance, d: NnveDaemon): void {
   app.get('/v1/health', async () => ({
     ok: true,
     uptimeS: Math.round((Date.now() - d.startedAt) / 1000),
+    nve: d.nveId,
+    vtep: d.vtep,
+    dataplane: { kind: d.dp.kind, pending: d.dpSync.pending, lastError: d.dpSync.stats.lastError },
+    nva: { kind: d.nva.kind, pending: d.nvaSync.pending, lastError: d.nvaSync.stats.lastError },
   }));
 
   app.get('/v1/ports', async () =>
@@ -97,31 +122,36 @@ export function registerNnveRoutes(app: FastifyInstance, d: NnveDaemon): void {
 
   app.get('/v1/vsis', async () => vsiView(d));
 
-  app.get('/v1/vaps', async () => {
-    const counts = new Map<string, { stations: Set<string>; ports: Set<string>; tsis: number }>();
-    const segOf = new Map(d.cfg.ports.map((p) => [p.name, p.segment ?? p.name]));
-    for (const v of d.node.vsis()) {
-      for (const e of v.vsi.entries) {
-        if (e.groupId === undefined) continue;
-        const k = `${segOf.get(v.port) ?? v.port}|${e.groupId}`;
-        const c = counts.get(k) ?? { stations: new Set(), ports: new Set(), tsis: 0 };
-        c.stations.add(`${v.port}|${v.station}`);
-        c.ports.add(v.port);
-        c.tsis++;
-        counts.set(k, c);
-      }
+  app.get('/v1/vaps', async (req) => {
+    const all = (req.query as Record<string, string> | undefined)?.all;
+    return d.model
+      .vapViews()
+      .filter((v) => all === '1' || all === 'true' || v.state === 'connected');
+  });
+
+  app.get('/v1/tags', async () => d.tags.list());
+
+  app.get('/v1/tsis', async () => d.model.tsiViews());
+
+  app.get('/v1/vns', async () => d.nva.listVns());
+
+  app.get('/v1/remotes', async () => d.model.remoteViews());
+
+  app.get('/v1/nva', async () => ({
+    kind: d.nva.kind,
+    self: { id: d.nveId, vtep: d.vtep },
+    nves: d.nva.nves(),
+    ownEntries: d.nva.ownEntries(),
+    watched: d.model.watchedVnis(),
+  }));
+
+  app.get('/v1/dataplane', async (req) => {
+    const installed = (req.query as Record<string, string> | undefined)?.installed;
+    if (installed === '1' || installed === 'true') {
+      await d.dpSync.idle();
+      return { kind: d.dp.kind, installed: await d.dp.dump() };
     }
-    return d.policy.assignments().map((a) => {
-      const c = counts.get(`${a.segment}|${a.vni}`);
-      return {
-        segment: a.segment,
-        vni: a.vni,
-        vid: a.vid,
-        tsis: c?.tsis ?? a.tsis,
-        ports: c ? [...c.ports] : [],
-        stations: c ? c.stations.size : 0,
-      };
-    });
+    return { kind: d.dp.kind, desired: d.model.desiredDataPlane() };
   });
 
   app.get('/v1/stats', async () => {
@@ -135,14 +165,25 @@ export function registerNnveRoutes(app: FastifyInstance, d: NnveDaemon): void {
     const states: Record<string, number> = { Associated: 0, Activated: 0 };
     for (const v of d.node.vsis())
       states[tsiState(v.vsi.state)] = (states[tsiState(v.vsi.state)] ?? 0) + 1;
+    const vaps = d.model.vapViews();
     return {
       uptimeS: Math.round((Date.now() - d.startedAt) / 1000),
       stations: d.node.stations().length,
       tsis: states,
-      vaps: d.policy.assignments().length,
+      vaps: vaps.filter((v) => v.state === 'connected').length,
+      tagsHeld: vaps.filter((v) => v.state === 'held').length,
       node: d.node.stats,
       ecp: agg.ecp,
       vdp: agg.vdp,
+      model: d.model.stats,
+      tags: d.tags.stats,
+      dataplane: {
+        kind: d.dp.kind,
+        pending: d.dpSync.pending,
+        ...d.dpSync.stats,
+        driver: (d.dp as { stats?: unknown }).stats ?? null,
+      },
+      nva: { kind: d.nva.kind, pending: d.nvaSync.pending, ...d.nvaSync.stats },
       events: Object.fromEntries(d.counters.events),
       storeErrors: d.counters.storeErrors,
     };
@@ -161,6 +202,28 @@ export function registerNnveRoutes(app: FastifyInstance, d: NnveDaemon): void {
     });
     d.log.info({ event: 'admin.deassociate', ...b, count }, `admin de-associate: ${count} VSI(s)`);
     return { deassociated: count };
+  });
+
+  app.post('/v1/vns', async (req) => {
+    const b = parseBody(VnBody, req.body);
+    await d.nva.putVn(b);
+    d.log.info({ event: 'admin.vn-set', ...b }, `VN ${b.vni} set`);
+    return d.nva.getVn(b.vni) ?? b;
+  });
+
+  app.post('/v1/vns/delete', async (req) => {
+    const b = parseBody(VniBody, req.body);
+    if (!d.nva.getVn(b.vni)) throw new ApiError(404, 'No such VN', `VN ${b.vni} does not exist`);
+    const before = d.model.stationsOfVn(b.vni).length;
+    await d.nva.deleteVn(b.vni);
+    d.log.info({ event: 'admin.vn-delete', vni: b.vni }, `VN ${b.vni} deleted`);
+    return { deleted: b.vni, stations: before };
+  });
+
+  app.post('/v1/reconcile', async () => {
+    d.dpSync.reconcileSoon();
+    await d.dpSync.idle();
+    return { reconciled: true, lastError: d.dpSync.stats.lastError };
   });
 
   app.post('/v1/deactivate', async (req) => {

@@ -1,8 +1,9 @@
 /**
- * nNVE state in SQLite (better-sqlite3 12): every TSI with its state and assigned VIDs, and
- * what was negotiated with every station. Each protocol step's changes are committed in one
- * transaction before the step's frames are sent (WAL, synchronous=NORMAL: a killed process
- * loses nothing it committed).
+ * nNVE state in SQLite (better-sqlite3 12): every TSI with its state and assigned VIDs, what was
+ * negotiated with every station, and every local tag (segment, VN, VID; held ones with the end of
+ * their hold). Each protocol step's changes are committed in one transaction before the step's
+ * frames are sent (WAL, synchronous=NORMAL: a killed process loses nothing it committed), so
+ * after a restart every VN keeps its tag.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import type { BridgeNodeEvent, RememberedStation } from '../node/bridge-node.js';
 import type { BridgeVsi } from '../vdp/bridge.js';
 import { fromHex, toHex } from '../wire/bytes.js';
+import type { TagRecord } from './tags.js';
 
 interface VsiRow {
   port: string;
@@ -48,6 +50,8 @@ export class NnveStore {
   private readonly upsertTsi: Database.Statement;
   private readonly deleteTsi: Database.Statement;
   private readonly upsertStation: Database.Statement;
+  private readonly upsertTag: Database.Statement;
+  private readonly deleteTag: Database.Statement;
 
   constructor(stateDir: string) {
     mkdirSync(stateDir, { recursive: true });
@@ -62,6 +66,10 @@ export class NnveStore {
       CREATE TABLE IF NOT EXISTS station (
         port TEXT NOT NULL, station TEXT NOT NULL, info TEXT NOT NULL,
         PRIMARY KEY (port, station));
+      CREATE TABLE IF NOT EXISTS tag (
+        segment TEXT NOT NULL, vni INTEGER NOT NULL, vid INTEGER NOT NULL,
+        held_until INTEGER,
+        PRIMARY KEY (segment, vni));
     `);
     this.upsertTsi = this.db.prepare(
       'INSERT INTO tsi (port, station, key, state, vsi, updated) VALUES (?, ?, ?, ?, ?, ?) ' +
@@ -71,6 +79,23 @@ export class NnveStore {
     this.upsertStation = this.db.prepare(
       'INSERT INTO station (port, station, info) VALUES (?, ?, ?) ON CONFLICT (port, station) DO UPDATE SET info = excluded.info',
     );
+    this.upsertTag = this.db.prepare(
+      'INSERT INTO tag (segment, vni, vid, held_until) VALUES (?, ?, ?, ?) ' +
+        'ON CONFLICT (segment, vni) DO UPDATE SET vid = excluded.vid, held_until = excluded.held_until',
+    );
+    this.deleteTag = this.db.prepare('DELETE FROM tag WHERE segment = ? AND vni = ?');
+  }
+
+  loadTags(): TagRecord[] {
+    const rows = this.db
+      .prepare('SELECT segment, vni, vid, held_until FROM tag ORDER BY segment, vni')
+      .all() as { segment: string; vni: number; vid: number; held_until: number | null }[];
+    return rows.map((r) => ({
+      segment: r.segment,
+      vni: r.vni,
+      vid: r.vid,
+      heldUntil: r.held_until,
+    }));
   }
 
   loadTsis(): { port: string; station: string; vsi: BridgeVsi }[] {
@@ -85,8 +110,12 @@ export class NnveStore {
     return rows.map((r) => JSON.parse(r.info) as RememberedStation);
   }
 
-  /** Commits the state changes of one protocol step. */
-  apply(events: readonly BridgeNodeEvent[], stations: () => RememberedStation[]): void {
+  /** Commits the state changes of one protocol step (and the tag changes it caused). */
+  apply(
+    events: readonly BridgeNodeEvent[],
+    stations: () => RememberedStation[],
+    tags: ReadonlyMap<string, TagRecord | null> = new Map(),
+  ): void {
     let stationsChanged = false;
     const tx = this.db.transaction(() => {
       for (const e of events) {
@@ -100,8 +129,25 @@ export class NnveStore {
       if (stationsChanged) {
         for (const s of stations()) this.upsertStation.run(s.port, s.station, JSON.stringify(s));
       }
+      this.writeTags(tags);
     });
     tx();
+  }
+
+  /** Commits tag changes alone (a hold ended). */
+  applyTags(tags: ReadonlyMap<string, TagRecord | null>): void {
+    if (tags.size === 0) return;
+    this.db.transaction(() => this.writeTags(tags))();
+  }
+
+  private writeTags(tags: ReadonlyMap<string, TagRecord | null>): void {
+    for (const [k, t] of tags) {
+      if (t) this.upsertTag.run(t.segment, t.vni, t.vid, t.heldUntil);
+      else {
+        const i = k.lastIndexOf('|');
+        this.deleteTag.run(k.slice(0, i), Number(k.slice(i + 1)));
+      }
+    }
   }
 
   close(): void {

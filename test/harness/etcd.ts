@@ -1,7 +1,7 @@
 /**
  * Throw-away etcd (Debian `etcd-server` 3.4) on 127.0.0.1 for tests: one node or a 3-node
  * cluster, each member a child process of this test process (no --detach; stopped by PID),
- * data under /tmp/splitnve-etcd-<pid>-<n>/, fast raft timers (heartbeat 50 ms, election 500 ms)
+ * data under /tmp/splitnve-etcd-<pid>-<n>/ (or `dataRoot`), fast raft timers (heartbeat 50 ms, election 500 ms)
  * so a leader failover takes well under a second.
  *
  * Ports: the range 24000-24999 is cut into slots of 8 (client ports base+0..2, peer base+4..6);
@@ -84,6 +84,8 @@ export interface EtcdClusterOptions {
   readonly size?: 1 | 3;
   /** Time to wait for a healthy cluster. Default 15 s. */
   readonly startTimeoutMs?: number;
+  /** Where the members keep their data (e.g. /dev/shm: no disk fsync latency). Default /tmp. */
+  readonly dataRoot?: string;
 }
 
 export class EtcdCluster {
@@ -121,7 +123,7 @@ export class EtcdCluster {
     }
     installExitHook();
     const base = await pickBasePort();
-    const root = `/tmp/splitnve-etcd-${process.pid}-${clusterCounter++}`;
+    const root = `${opts.dataRoot ?? '/tmp'}/splitnve-etcd-${process.pid}-${clusterCounter++}`;
     rmSync(root, { recursive: true, force: true });
     mkdirSync(root, { recursive: true });
     roots.add(root);

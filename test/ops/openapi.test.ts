@@ -245,6 +245,22 @@ describe('HTTP API and OpenAPI document', () => {
     assert.equal(badBody.status, 400);
     assert.match(String(badBody.body.detail), /station: not a MAC address/);
     assert.ok(Array.isArray(badBody.body.issues));
+    // the VN directory and the data plane
+    const vn = await n('POST /v1/vns', { vni: 7000, name: 'seven', maxTsis: 10 });
+    assert.deepEqual(vn.body, { vni: 7000, name: 'seven', maxTsis: 10 });
+    assert.ok(
+      ((await call('n', 'GET /v1/vns', '/v1/vns')).body as unknown as { vni: number }[]).some(
+        (v) => v.vni === 7000,
+      ),
+    );
+    assert.deepEqual((await n('POST /v1/vns/delete', { vni: 7000 })).body, {
+      deleted: 7000,
+      stations: 0,
+    });
+    assert.equal((await n('POST /v1/vns/delete', { vni: 7000 })).status, 404);
+    assert.equal((await n('POST /v1/reconcile', {})).status, 200);
+    await call('n', 'GET /v1/dataplane', '/v1/dataplane?installed=1');
+    await call('n', 'GET /v1/vaps', '/v1/vaps?all=1');
     const d = await n('POST /v1/drain', { station: STATION_MAC, reason: 'maintenance' });
     assert.equal(d.status, 200);
     assert.equal((d.body as { drained: boolean }).drained, true);

@@ -335,4 +335,11 @@ describe('nNVE data plane on OVS (two nNVEs, VXLAN)', () => {
     await dpA.reconcile(stateA());
     assert.ok(await pingEventually(vm.v1, IP.v4), 'restored by reconcile');
   });
+
+  test('changes went over the persistent OpenFlow connection, not ovs-ofctl', () => {
+    for (const dp of [dpA, dpB]) {
+      assert.ok(dp.stats.openflowBundles > 0, JSON.stringify(dp.stats));
+      assert.equal(dp.stats.ofctlBundles, 0, `${dp.openflowError}`);
+    }
+  });
 });

@@ -1,0 +1,321 @@
+/**
+ * State effects of the nNVE (SPLIT-NVE.md §4) with the memory data plane and the embedded NVA,
+ * driven by a real tNVE over an in-memory link.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { DataPlaneState } from '../../src/dataplane/dataplane.js';
+import { MemoryDataPlane } from '../../src/dataplane/memory.js';
+import { sortState } from '../../src/dataplane/state.js';
+import { EmbeddedNva } from '../../src/nva/embedded.js';
+import { apiPort, get, post, rig, vm } from './fixture.js';
+
+const VNI = 5000;
+
+async function installed(r: {
+  nnve: { settled(): Promise<void>; dp: { dump(): Promise<DataPlaneState> } };
+}): Promise<DataPlaneState> {
+  await r.nnve.settled();
+  return r.nnve.dp.dump();
+}
+
+test('Associated: VAP, mapping entry, filters built but off; Activated: forwarding, filters on; update keeps the state; Init releases all', async (t) => {
+  const r = await rig(t, { nnve: { tagHoldS: 60 } });
+  const np = apiPort(r.nnve);
+  const a = await r.request('pre-associate-rr', vm(1, VNI, { ip: '192.0.2.1' }));
+  assert.equal(a.status, 200, JSON.stringify(a.body));
+  assert.equal(a.body.state, 'Associated');
+  const vid = (a.body.entries as { vid: number }[])[0]!.vid;
+  assert.equal(vid, 100);
+  assert.deepEqual(await installed(r), {
+    vaps: [{ port: 'swp1', vlan: 100, vni: VNI }],
+    locals: [
+      {
+        port: 'swp1',
+        vlan: 100,
+        vni: VNI,
+        mac: '52:54:00:00:00:01',
+        ips: ['192.0.2.1'],
+        active: false,
+      },
+    ],
+    remotes: [],
+    floods: [],
+  });
+  assert.deepEqual(
+    r.nnve.nva.ownEntries().map((e) => [e.vni, e.mac, e.kind, e.ips, e.vtep]),
+    [[VNI, '52:54:00:00:00:01', 'mapping', ['192.0.2.1'], r.nnve.vtep]],
+  );
+
+  const b = await r.request('associate', vm(1, VNI, { ip: '192.0.2.1' }));
+  assert.equal(b.body.state, 'Activated');
+  let dp = await installed(r);
+  assert.equal(dp.locals[0]!.active, true);
+  assert.equal(r.nnve.nva.ownEntries()[0]!.kind, 'forwarding');
+
+  // address update: a second IP; state and tag unchanged, every effect follows
+  const spec = vm(1, VNI, { ip: '192.0.2.1' });
+  spec.entries.push({ groupId: VNI, mac: '52:54:00:00:00:01', ipv4: '192.0.2.77', vid: 0 });
+  const c = await r.request('associate', spec);
+  assert.equal(c.status, 200, JSON.stringify(c.body));
+  assert.equal(c.body.state, 'Activated');
+  dp = await installed(r);
+  assert.deepEqual(dp.locals[0]!.ips, ['192.0.2.1', '192.0.2.77']);
+  assert.equal(dp.locals[0]!.active, true);
+  assert.deepEqual(r.nnve.nva.ownEntries()[0]!.ips, ['192.0.2.1', '192.0.2.77']);
+  const tsis = await get<{ state: string; endpoints: unknown[] }[]>(np, '/v1/tsis');
+  assert.equal(tsis.length, 1);
+  assert.equal(tsis[0]!.state, 'Activated');
+
+  // deactivate (suspend): Activated -> Associated keeps the tag, filters off, mapping again
+  const s = await r.request('pre-associate-rr', spec, { s: true });
+  assert.equal(s.body.state, 'Associated');
+  dp = await installed(r);
+  assert.equal(dp.locals[0]!.active, false);
+  assert.equal(dp.vaps.length, 1);
+  assert.equal(r.nnve.nva.ownEntries()[0]!.kind, 'mapping');
+
+  // Init: everything released, the tag held for the VN
+  const d = await r.request('de-associate', spec);
+  assert.equal(d.status, 200);
+  assert.deepEqual(await installed(r), { vaps: [], locals: [], remotes: [], floods: [] });
+  assert.deepEqual(r.nnve.nva.ownEntries(), []);
+  assert.deepEqual(await get(np, '/v1/vaps'), []);
+  const held = await get<{ vni: number; vid: number; state: string }[]>(np, '/v1/vaps?all=1');
+  assert.deepEqual(
+    held.map((v) => [v.vni, v.vid, v.state]),
+    [[VNI, 100, 'held']],
+  );
+  // another VN does not get the held tag; the VN itself does
+  const other = await r.request('associate', vm(2, VNI + 1));
+  assert.equal((other.body.entries as { vid: number }[])[0]!.vid, 101);
+  const back = await r.request('associate', vm(3, VNI));
+  assert.equal((back.body.entries as { vid: number }[])[0]!.vid, 100);
+});
+
+test('explicit VN connect (GroupID/VID filter, no MAC) provisions the VAP alone; disconnect removes it', async (t) => {
+  const r = await rig(t, { nnve: { tagHoldS: 0 } });
+  const connect = {
+    managerId: 'test',
+    typeId: 1,
+    typeVersion: 1,
+    idFormat: 5,
+    id: '00000000-0000-4000-8000-0000000000c0',
+    filterFormat: 3,
+    entries: [{ groupId: 6000, vid: 0 }],
+  };
+  const c = await r.request('associate', connect);
+  assert.equal(c.status, 200, JSON.stringify(c.body));
+  const vid = (c.body.entries as { vid: number }[])[0]!.vid;
+  assert.deepEqual(await installed(r), {
+    vaps: [{ port: 'swp1', vlan: vid, vni: 6000 }],
+    locals: [],
+    remotes: [],
+    floods: [],
+  });
+  const vaps = await get<{ vni: number; explicit: number; tsis: number }[]>(
+    apiPort(r.nnve),
+    '/v1/vaps',
+  );
+  assert.deepEqual(
+    vaps.map((v) => [v.vni, v.explicit, v.tsis]),
+    [[6000, 1, 0]],
+  );
+  assert.deepEqual(r.nnve.model.watchedVnis(), [6000]);
+  // a VM of that VN on the same segment gets the same tag
+  const m = await r.request('associate', vm(7, 6000));
+  assert.equal((m.body.entries as { vid: number }[])[0]!.vid, vid);
+  await r.request('de-associate', vm(7, 6000));
+  assert.equal((await installed(r)).vaps.length, 1, 'the explicit connection still holds the VAP');
+  await r.request('de-associate', connect);
+  assert.deepEqual(await installed(r), { vaps: [], locals: [], remotes: [], floods: [] });
+  assert.deepEqual(r.nnve.model.watchedVnis(), []);
+  assert.deepEqual(await get(apiPort(r.nnve), '/v1/tags'), [], 'hold 0: released at once');
+});
+
+test('VN resolution: unknown GroupID is reason 5 without auto-create; per-VN allowed stations and max TSIs', async (t) => {
+  const r = await rig(t, { nnve: { vnAutoCreate: false }, stationMac: '02:00:00:00:aa:77' });
+  const np = apiPort(r.nnve);
+  const u = await r.request('associate', vm(1, 7000));
+  assert.equal(u.status, 409);
+  assert.equal(u.body.reason, 5);
+  assert.equal((await post(np, '/v1/vns', { vni: 7000, maxTsis: 1 })).status, 200);
+  assert.equal((await r.request('associate', vm(1, 7000))).status, 200);
+  const full = await r.request('associate', vm(2, 7000));
+  assert.equal(full.status, 409);
+  assert.equal(full.body.reason, 2, 'max TSIs: insufficient resources');
+  assert.equal(
+    (await r.request('associate', vm(1, 7000))).status,
+    200,
+    'a keep-alive of a member is fine',
+  );
+  await post(np, '/v1/vns', { vni: 7001, allowedStations: ['02:00:00:00:ee:ee'] });
+  const denied = await r.request('associate', vm(3, 7001));
+  assert.equal(denied.status, 409);
+  assert.equal(denied.body.reason, 5);
+  await post(np, '/v1/vns', { vni: 7001, allowedStations: ['02:00:00:00:aa:77'] });
+  assert.equal((await r.request('associate', vm(3, 7001))).status, 200);
+  const stats = await get<{ model: Record<string, number> }>(np, '/v1/stats');
+  assert.equal(stats.model.refusedUnknownVn, 1);
+  assert.equal(stats.model.refusedMaxTsis, 1);
+  assert.equal(stats.model.refusedStation, 1);
+});
+
+test('auto-create: an unknown VN is created in the NVA and entries are published in it', async (t) => {
+  const r = await rig(t);
+  assert.equal((await r.request('associate', vm(1, 8000))).status, 200);
+  await r.nnve.settled();
+  assert.deepEqual(r.nnve.nva.getVn(8000), { vni: 8000, name: 'auto-8000' });
+  assert.equal(r.nnve.nva.ownEntries().length, 1);
+});
+
+test('a VN deleted in the NVA de-associates its TSIs (the station is told)', async (t) => {
+  const r = await rig(t, { nnve: { vnAutoCreate: false, vns: [{ vni: 9000 }, { vni: 9001 }] } });
+  await r.request('associate', vm(1, 9000));
+  await r.request('associate', vm(2, 9000));
+  await r.request('associate', vm(3, 9001));
+  const del = await post(apiPort(r.nnve), '/v1/vns/delete', { vni: 9000 });
+  assert.equal(del.status, 200, JSON.stringify(del.body));
+  await r.nnve.settled();
+  const left = r.nnve.model.tsiViews().map((x) => x.endpoints[0]!.vni);
+  assert.deepEqual(left, [9001]);
+  // the tNVE heard the unsolicited De-Associate
+  const deadline = Date.now() + 3000;
+  let states: string[] = [];
+  while (Date.now() < deadline) {
+    states = (await get<{ state: string }[]>(apiPort(r.tnve), '/v1/vsis'))
+      .map((v) => v.state)
+      .sort();
+    if (states.length === 1) break;
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  assert.deepEqual(states, ['Activated']);
+  assert.deepEqual(
+    (await installed(r)).locals.map((l) => l.vni),
+    [9001],
+  );
+});
+
+test('bridge-initiated: de-associate one VSI, a VN on a station, the whole station; deactivate', async (t) => {
+  const r = await rig(t);
+  const np = apiPort(r.nnve);
+  const station = r.hv.mac;
+  for (const [n, vni] of [
+    [1, 100],
+    [2, 100],
+    [3, 101],
+    [4, 102],
+  ] as const) {
+    assert.equal((await r.request('associate', vm(n, vni))).status, 200);
+  }
+  const id = (n: number) => `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
+  const deact = await post(np, '/v1/deactivate', { port: 'swp1', station, vsi: id(4) });
+  assert.deepEqual(deact.body, { result: 'deactivated' });
+  await r.nnve.settled();
+  assert.equal((await installed(r)).locals.find((l) => l.vni === 102)!.active, false);
+  const one = await post(np, '/v1/deassociate', { port: 'swp1', station, vsi: id(1) });
+  assert.deepEqual(one.body, { deassociated: 1 });
+  const vn = await post(np, '/v1/deassociate', { port: 'swp1', station, vni: 100 });
+  assert.deepEqual(vn.body, { deassociated: 1 });
+  assert.deepEqual(
+    r.nnve.model
+      .tsiViews()
+      .map((x) => x.endpoints[0]!.vni)
+      .sort(),
+    [101, 102],
+  );
+  const all = await post(np, '/v1/deassociate', { port: 'swp1', station });
+  assert.deepEqual(all.body, { deassociated: 2 });
+  assert.deepEqual(await installed(r), { vaps: [], locals: [], remotes: [], floods: [] });
+});
+
+test('restart: TSIs, tags (held ones too) and the data plane come back unchanged; reconcile is idempotent', async (t) => {
+  const dp = new MemoryDataPlane();
+  const r = await rig(t, { nnve: { tagHoldS: 600 }, dataplane: () => dp });
+  await r.request('associate', vm(1, 100, { ip: '192.0.2.1' }));
+  await r.request('pre-associate-rr', vm(2, 101));
+  await r.request('associate', vm(3, 102));
+  await r.request('de-associate', vm(3, 102));
+  const before = await installed(r);
+  const tagsBefore = await get(apiPort(r.nnve), '/v1/tags');
+  const changes = dp.changes;
+  await r.restartNnve();
+  assert.deepEqual(await installed(r), before);
+  assert.equal(dp.changes, changes, 'the restart changed nothing in the data plane');
+  const tagsAfter = await get<{ vni: number; vid: number; heldUntil: number | null }[]>(
+    apiPort(r.nnve),
+    '/v1/tags',
+  );
+  assert.deepEqual(tagsAfter, tagsBefore);
+  assert.equal(tagsAfter.find((x) => x.vni === 102)!.vid, 102, 'held tag survives');
+  // keep-alives from the station keep the TSIs; a new VM of VN 101 gets 101
+  const n = await r.request('associate', vm(4, 101));
+  assert.equal((n.body.entries as { vid: number }[])[0]!.vid, 101);
+  assert.deepEqual(
+    sortState(await installed(r)).vaps.map((v) => v.vlan),
+    [100, 101],
+  );
+});
+
+test('a data plane that fails is retried and reconciled; failures are counted', async (t) => {
+  class Flaky extends MemoryDataPlane {
+    failures = 0;
+    override async apply(ops: Parameters<MemoryDataPlane['apply']>[0]): Promise<void> {
+      if (this.failures > 0) {
+        this.failures--;
+        throw new Error('switch unavailable');
+      }
+      return super.apply(ops);
+    }
+    override async reconcile(s: DataPlaneState): Promise<void> {
+      if (this.failures > 0) {
+        this.failures--;
+        throw new Error('switch unavailable');
+      }
+      return super.reconcile(s);
+    }
+  }
+  const dp = new Flaky();
+  const r = await rig(t, { dataplane: () => dp });
+  dp.failures = 3;
+  const a = await r.request('associate', vm(1, 100));
+  assert.equal(a.status, 200, 'the protocol does not wait for the data plane');
+  const dump = await installed(r);
+  assert.equal(dump.locals.length, 1);
+  assert.equal(dump.locals[0]!.active, true);
+  const st = await get<{
+    dataplane: { failures: number; reconcileFailures: number; reconciles: number };
+  }>(apiPort(r.nnve), '/v1/stats');
+  assert.equal(st.dataplane.failures + st.dataplane.reconcileFailures, 3);
+  assert.ok(st.dataplane.reconciles >= 2);
+  assert.deepEqual(await dp.dump(), sortState(r.nnve.model.desiredDataPlane()));
+});
+
+test('NVA writes that fail are retried and counted; the protocol does not wait for them', async (t) => {
+  class FlakyNva extends EmbeddedNva {
+    failures = 0;
+    override async publish(e: Parameters<EmbeddedNva['publish']>[0]): Promise<void> {
+      if (this.failures > 0) {
+        this.failures--;
+        throw new Error('NVA unreachable');
+      }
+      return super.publish(e);
+    }
+  }
+  const nva = new FlakyNva({ path: ':memory:' });
+  const r = await rig(t, { nva: () => nva });
+  nva.failures = 2;
+  const a = await r.request('associate', vm(1, 100));
+  assert.equal(a.status, 200);
+  await r.nnve.settled();
+  assert.deepEqual(
+    nva.ownEntries().map((e) => [e.mac, e.kind]),
+    [['52:54:00:00:00:01', 'forwarding']],
+  );
+  const st = await get<{ nva: { failures: number; published: number } }>(
+    apiPort(r.nnve),
+    '/v1/stats',
+  );
+  assert.equal(st.nva.failures, 2);
+  assert.equal(st.nva.published, 1);
+});
