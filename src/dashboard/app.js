@@ -39,7 +39,17 @@ const SECTIONS = {
       id: 'vaps',
       title: 'VAPs',
       paths: ['/v1/vaps'],
-      columns: ['segment', 'vni:VNI', 'vid:VID', 'state', 'tsis:TSIs', 'stations', 'ports'],
+      query: '?all=1',
+      columns: [
+        'segment',
+        'vni:VNI',
+        'vid:VID',
+        'state',
+        'heldUntil:held until',
+        'tsis:TSIs',
+        'stations',
+        'ports',
+      ],
     },
     {
       id: 'pools',
@@ -283,7 +293,7 @@ async function refresh() {
   await Promise.all(
     sections.map(async (s) => {
       try {
-        renderSection(s, await getJson(s.path));
+        renderSection(s, await getJson(s.path + (s.query || '')));
       } catch (e) {
         s.empty.hidden = false;
         s.empty.textContent = String(e.message || e);
