@@ -10,7 +10,7 @@
  *
  * It reads only headers (TLV type, status octet, VSI id); it never throws on a malformed frame.
  */
-import { readU16, toHex } from '../wire/bytes.js';
+import { readU16 } from '../wire/bytes.js';
 import { ECP_OP_ACK, ECP_OP_REQUEST, ECP_SUBTYPE_VDP } from '../wire/ecp.js';
 import { ETHERTYPE_ECP, ETHERTYPE_LLDP, ETHERTYPE_VLAN } from '../wire/ethernet.js';
 import { STATUS_RESPONSE } from '../wire/status.js';
@@ -45,25 +45,43 @@ export interface TapSink {
   latency(mode: string, seconds: number): void;
 }
 
-interface Pending {
-  readonly at: bigint;
-}
-
-/** FNV-1a over the frame: retransmissions are byte-identical. */
-function fnv(b: Uint8Array, from: number): number {
-  let h = 0x811c9dc5;
-  for (let i = from; i < b.length; i++) {
+/** FNV-1a over `b[from, to)`, continuing from `h`: retransmissions are byte-identical. */
+function fnv(b: Uint8Array, from: number, to: number, h = 0x811c9dc5): number {
+  for (let i = from; i < to; i++) {
     h ^= b[i]!;
     h = Math.imul(h, 0x01000193);
   }
   return h >>> 0;
 }
 
+function fnvText(t: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < t.length; i++) {
+    h ^= t.charCodeAt(i) & 0xff;
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/**
+ * Memory is bounded whatever arrives (a flood of requests from random stations, which the node
+ * drops unanswered, must not grow the daemon): at most `maxSeen` remembered ECPDUs per direction
+ * and port, `maxPending` unanswered requests (the oldest are forgotten). A bridge answers within
+ * the step that received the request, so a flood cannot push a real request out before its
+ * response; latencies of forgotten requests are simply not observed.
+ */
 export class FrameTap {
-  /** Recently seen ECP requests per direction+port (LRU, bounded): key -> true. */
-  private readonly seen = new Map<string, Map<string, true>>();
-  /** Requests waiting for their response: port|vsiKey|mode -> when. */
-  private readonly pending = new Map<string, Pending>();
+  /**
+   * Recently seen ECP requests (LRU, bounded) per direction and port, keyed by a hash of the
+   * whole frame and its length: no string is built per frame.
+   */
+  private readonly seen = {
+    rx: new Map<string, Map<number, true>>(),
+    tx: new Map<string, Map<number, true>>(),
+  };
+  /** Requests waiting for their response: hash of (port, VSI id, mode) -> when. */
+  private readonly pending = new Map<number, bigint>();
+  private readonly portHash = new Map<string, number>();
 
   constructor(
     readonly role: Role,
@@ -106,23 +124,23 @@ export class FrameTap {
     if (op !== ECP_OP_REQUEST) return this.sink.ecp(direction, port, 'other', false);
     // The same ECPDU again (same addresses, sequence and payload): a retransmission (tx) or a
     // duplicate (rx). Frames are zero-padded to 60 octets, so the hash covers the padding too.
-    const key = `${toHex(f.subarray(0, 12))}|${readU16(f, off + 2)}|${f.length}|${fnv(f, off)}`;
-    const dup = this.remember(`${direction}|${port}`, key);
+    const dup = this.remember(direction, port, fnv(f, 0, f.length) * 2048 + (f.length & 0x7ff));
     this.sink.ecp(direction, port, 'request', dup);
     if (dup || subtype !== ECP_SUBTYPE_VDP) return;
     this.vdp(direction, port, f, off + 4);
   }
 
-  private remember(scope: string, key: string): boolean {
-    let m = this.seen.get(scope);
-    if (!m) this.seen.set(scope, (m = new Map()));
+  private remember(direction: Direction, port: string, key: number): boolean {
+    const scopes = this.seen[direction];
+    let m = scopes.get(port);
+    if (!m) scopes.set(port, (m = new Map()));
     if (m.has(key)) {
       m.delete(key);
       m.set(key, true);
       return true;
     }
     m.set(key, true);
-    const max = this.opts.maxSeen ?? 4096;
+    const max = this.opts.maxSeen ?? 2048;
     if (m.size > max) m.delete(m.keys().next().value!);
     return false;
   }
@@ -142,8 +160,10 @@ export class FrameTap {
         const fromStation = (this.role === 'bridge') === (direction === 'rx');
         const kind = response ? 'response' : fromStation ? 'request' : 'unsolicited';
         this.sink.tlv(direction, port, name, kind);
-        const vsi = `${f[v + 5]}:${toHex(f.subarray(v + 6, v + 22))}`;
-        const pairKey = `${port}|${vsi}|${type}`;
+        let ph = this.portHash.get(port);
+        if (ph === undefined) this.portHash.set(port, (ph = fnvText(port)));
+        // (port, VSI id format and id, mode): 32 bits of hash, the mode in the low bits.
+        const pairKey = fnv(f, v + 5, v + 22, ph) * 8 + type;
         const opens =
           kind === 'request' && (this.role === 'bridge' ? direction === 'rx' : direction === 'tx');
         const closes =
@@ -153,10 +173,10 @@ export class FrameTap {
           // clock: a lost keep-alive must not count until the next one is answered.
           this.open(pairKey);
         } else if (closes) {
-          const p = this.pending.get(pairKey);
-          if (p) {
+          const at = this.pending.get(pairKey);
+          if (at !== undefined) {
             this.pending.delete(pairKey);
-            const s = Number(this.now() - p.at) / 1e9;
+            const s = Number(this.now() - at) / 1e9;
             if (s <= (this.opts.maxAgeS ?? 600)) this.sink.latency(name, s);
           }
         }
@@ -167,10 +187,10 @@ export class FrameTap {
     }
   }
 
-  private open(key: string): void {
+  private open(key: number): void {
     this.pending.delete(key);
-    this.pending.set(key, { at: this.now() });
-    const max = this.opts.maxPending ?? 65536;
+    this.pending.set(key, this.now());
+    const max = this.opts.maxPending ?? 4096;
     if (this.pending.size > max) this.pending.delete(this.pending.keys().next().value!);
   }
 
