@@ -145,7 +145,7 @@ export async function runFloodScenario(o: FloodOptions): Promise<FloodReport> {
         stateDir: lab.file('tnve'),
         api: '127.0.0.1:0',
         profile: 'splitnve',
-        evb: { r: 3, rte: 8, rwd: 14, rka: 16 },
+        evb: { r: 3, rte: 10, rwd: 14, rka: 16 },
         requestTimeoutMs: 10_000,
         auth: { mode: 'require', keys: [{ keyId: 1, keyFile: tKey }] },
       }),
