@@ -6,7 +6,12 @@
  * (`dataplane: memory | ovs` with `ovs.bridge` and `underlayIp`) and the NVA (`nva: embedded |
  * etcd` with `etcd.endpoints`), and this NVE's identity in the NVA (`nveId`, `underlayIp`).
  */
-import { readFileSync } from 'node:fs';
+import {
+  applyCommonFlags,
+  readConfigFile,
+  validateConfig,
+  type CommonFlags,
+} from '../daemon/config-file.js';
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { z } from 'zod';
@@ -188,18 +193,9 @@ export function nveIdOf(c: NnveConfig): string {
 export type NnveConfig = z.output<typeof NnveConfigSchema>;
 export type PortSettings = z.output<typeof PortSchema>;
 
-export interface NnveFlags {
-  config?: string;
+export interface NnveFlags extends CommonFlags {
   port?: string[];
   vlanPool?: string;
-  stateDir?: string;
-  api?: string;
-  profile?: string;
-  logLevel?: string;
-  evb?: Record<string, number>;
-  /** --auth MODE, --key-dir DIR */
-  auth?: string;
-  keyDir?: string;
   /** --listen-tls HOST:PORT */
   listenTls?: string;
   netns?: string;
@@ -220,40 +216,13 @@ export interface NnveFlags {
 
 /** Reads the file (if any), lays the flags over it and validates; errors name the field. */
 export function loadNnveConfig(flags: NnveFlags): NnveConfig {
-  let file: Record<string, unknown> = {};
-  if (flags.config) {
-    let text: string;
-    try {
-      text = readFileSync(flags.config, 'utf8');
-    } catch (e) {
-      throw new Error(`config ${flags.config}: ${(e as Error).message}`, { cause: e });
-    }
-    try {
-      file = JSON.parse(text) as Record<string, unknown>;
-    } catch (e) {
-      throw new Error(`config ${flags.config}: not valid JSON: ${(e as Error).message}`, {
-        cause: e,
-      });
-    }
-  }
+  const file = readConfigFile(flags.config);
   const merged: Record<string, unknown> = { ...file };
   if (flags.port && flags.port.length > 0) {
     const filePorts = (Array.isArray(file.ports) ? file.ports : []) as { name: string }[];
     merged.ports = flags.port.map((name) => filePorts.find((p) => p.name === name) ?? { name });
   }
   if (flags.vlanPool !== undefined) merged.vlanPool = flags.vlanPool;
-  if (flags.stateDir !== undefined) merged.stateDir = flags.stateDir;
-  if (flags.api !== undefined) merged.api = flags.api;
-  if (flags.profile !== undefined) merged.profile = flags.profile;
-  if (flags.logLevel !== undefined) merged.logLevel = flags.logLevel;
-  if (flags.evb) merged.evb = { ...((file.evb as object) ?? {}), ...flags.evb };
-  if (flags.auth !== undefined || flags.keyDir !== undefined) {
-    merged.auth = {
-      ...((file.auth as object) ?? {}),
-      ...(flags.auth !== undefined ? { mode: flags.auth } : {}),
-      ...(flags.keyDir !== undefined ? { keyDir: flags.keyDir } : {}),
-    };
-  }
   if (flags.listenTls !== undefined)
     merged.tls = { ...((file.tls as object) ?? {}), listen: flags.listenTls };
   if (merged.tls && typeof merged.tls === 'object') {
@@ -291,11 +260,6 @@ export function loadNnveConfig(flags: NnveFlags): NnveConfig {
   }
   if (flags.vnAutoCreate !== undefined) merged.vnAutoCreate = flags.vnAutoCreate;
   if (flags.tagHold !== undefined) merged.tagHoldS = flags.tagHold;
-  const r = NnveConfigSchema.safeParse(merged);
-  if (!r.success) {
-    throw new Error(
-      `invalid configuration: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
-    );
-  }
-  return r.data;
+  applyCommonFlags(merged, file, flags);
+  return validateConfig(NnveConfigSchema, merged);
 }

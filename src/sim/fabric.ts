@@ -3,6 +3,7 @@
  * duplication, reordering and delay, on a virtual clock. One seed reproduces a run exactly:
  * all randomness comes from one seeded generator and events are ordered by (time, sequence).
  */
+import { MinHeap } from '../core/heap.js';
 import { seededRandom, type Random } from '../core/random.js';
 import { decodeEthernet } from '../wire/ethernet.js';
 import { isGroupMac } from '../wire/bytes.js';
@@ -84,7 +85,7 @@ export class Fabric {
   };
   now = 0;
   private seq = 0;
-  private queue: Scheduled[] = [];
+  private queue = new MinHeap<Scheduled>(before);
   private nodes = new Map<string, SimNode>();
   private nodeTimerAt = new Map<string, number>();
   private segments: SegmentConfig[] = [];
@@ -152,9 +153,9 @@ export class Fabric {
   /** Runs until the virtual clock reaches `until` (µs). */
   runUntil(until: number): void {
     for (;;) {
-      const top = this.queue[0];
+      const top = this.queue.peek();
       if (!top || top.at > until) break;
-      this.pop();
+      this.queue.pop();
       this.now = top.at;
       top.run();
     }
@@ -251,33 +252,7 @@ export class Fabric {
   }
 
   private push(e: Scheduled): void {
-    const h = this.queue;
-    h.push(e);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!before(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
-  }
-
-  private pop(): void {
-    const h = this.queue;
-    const last = h.pop()!;
-    if (h.length === 0) return;
-    h[0] = last;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < h.length && before(h[l]!, h[m]!)) m = l;
-      if (r < h.length && before(h[r]!, h[m]!)) m = r;
-      if (m === i) break;
-      [h[i], h[m]] = [h[m]!, h[i]!];
-      i = m;
-    }
+    this.queue.push(e);
   }
 }
 

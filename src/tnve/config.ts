@@ -1,5 +1,10 @@
 /** tNVE agent configuration: a JSON file (--config) and command-line flags, validated by zod. */
-import { readFileSync } from 'node:fs';
+import {
+  applyCommonFlags,
+  readConfigFile,
+  validateConfig,
+  type CommonFlags,
+} from '../daemon/config-file.js';
 import { z } from 'zod';
 import { isMac } from '../wire/bytes.js';
 import { EvbSettingsSchema } from '../nnve/config.js';
@@ -106,21 +111,12 @@ export const TnveConfigSchema = z
 export type TnveConfig = z.output<typeof TnveConfigSchema>;
 export type UplinkSettings = z.output<typeof UplinkSchema>;
 
-export interface TnveFlags {
-  config?: string;
+export interface TnveFlags extends CommonFlags {
   uplink?: string[];
-  stateDir?: string;
-  api?: string;
-  profile?: string;
-  logLevel?: string;
-  evb?: Record<string, number>;
   multiHoming?: string;
   preAssociate?: boolean;
   ovsDb?: string;
   managerId?: string;
-  /** --auth MODE, --key-dir DIR */
-  auth?: string;
-  keyDir?: string;
 }
 
 /** `IFNAME[@PEER_MAC]`, or `tls://HOST:PORT` (an uplink named tls0, tls1, ... by position). */
@@ -138,22 +134,7 @@ export function parseUplinkArg(
 }
 
 export function loadTnveConfig(flags: TnveFlags): TnveConfig {
-  let file: Record<string, unknown> = {};
-  if (flags.config) {
-    let text: string;
-    try {
-      text = readFileSync(flags.config, 'utf8');
-    } catch (e) {
-      throw new Error(`config ${flags.config}: ${(e as Error).message}`, { cause: e });
-    }
-    try {
-      file = JSON.parse(text) as Record<string, unknown>;
-    } catch (e) {
-      throw new Error(`config ${flags.config}: not valid JSON: ${(e as Error).message}`, {
-        cause: e,
-      });
-    }
-  }
+  const file = readConfigFile(flags.config);
   const merged: Record<string, unknown> = { ...file };
   if (flags.uplink && flags.uplink.length > 0) {
     const fileUplinks = (Array.isArray(file.uplinks) ? file.uplinks : []) as { name: string }[];
@@ -167,28 +148,11 @@ export function loadTnveConfig(flags: TnveFlags): TnveConfig {
       return { ...(same ?? {}), ...a, ...(same && 'connect' in a ? { name: same.name } : {}) };
     });
   }
-  if (flags.stateDir !== undefined) merged.stateDir = flags.stateDir;
-  if (flags.api !== undefined) merged.api = flags.api;
-  if (flags.profile !== undefined) merged.profile = flags.profile;
-  if (flags.logLevel !== undefined) merged.logLevel = flags.logLevel;
   if (flags.multiHoming !== undefined) merged.multiHoming = flags.multiHoming;
   if (flags.preAssociate !== undefined) merged.preAssociateOnDefine = flags.preAssociate;
   if (flags.managerId !== undefined) merged.managerId = flags.managerId;
   if (flags.ovsDb !== undefined)
     merged.vswitch = { ...((file.vswitch as object) ?? {}), db: flags.ovsDb };
-  if (flags.evb) merged.evb = { ...((file.evb as object) ?? {}), ...flags.evb };
-  if (flags.auth !== undefined || flags.keyDir !== undefined) {
-    merged.auth = {
-      ...((file.auth as object) ?? {}),
-      ...(flags.auth !== undefined ? { mode: flags.auth } : {}),
-      ...(flags.keyDir !== undefined ? { keyDir: flags.keyDir } : {}),
-    };
-  }
-  const r = TnveConfigSchema.safeParse(merged);
-  if (!r.success) {
-    throw new Error(
-      `invalid configuration: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
-    );
-  }
-  return r.data;
+  applyCommonFlags(merged, file, flags);
+  return validateConfig(TnveConfigSchema, merged);
 }
