@@ -1,0 +1,235 @@
+/**
+ * The scale scenario: many stations (each its own MAC, all from the load generator) on one port
+ * of one nNVE process. It gives three figures:
+ *
+ * - P1 (many stations): associations/s while setting up stations x VSIs, with at most
+ *   `concurrency` stations in flight (closed loop);
+ * - P3: RSS of the nNVE with every VSI, bytes per VSI over the RSS with no VSI, and the CPU the
+ *   nNVE uses over a window of steady keep-alives;
+ * - P4: SIGKILL of the nNVE and an immediate restart on the same state: time until keep-alives
+ *   are answered again, time until every VSI had one answered, VSIs lost, VLAN ids changed.
+ */
+import { monotonicUs } from '../../src/daemon/clock.js';
+import { keepAliveUs } from '../../src/vdp/types.js';
+import { sleep, waitUntil } from '../../test/harness/proc.js';
+import { EVB, GOALS, type Goal, type Sizes } from '../lib/config.js';
+import { associateAll } from '../lib/drive.js';
+import { UPLINK } from '../lib/loadgen.js';
+import { NnveProcess, waitTsis, type NnveStats } from '../lib/nnve.js';
+import { BRIDGE_IF, type BenchPair } from '../lib/pair.js';
+import { round } from '../lib/stats.js';
+import type { ManyStations } from './p1.js';
+import { startOurs, stationSpecs, type Ours } from './common.js';
+
+const MB = 1024 * 1024;
+
+export interface P3Result {
+  rss_mb: number;
+  bytes_per_vsi: number;
+  /** CPU of the nNVE over the window of steady keep-alives, % of one core. */
+  keepalive_cpu_pct: number;
+  /** lldpad's bridge, from its P1 run (few VSIs: page granularity makes it rough). */
+  lldpad_bytes_per_vsi: number | null;
+  goal: Goal;
+  vsis: number;
+  stations: number;
+  rka: number;
+  keepalive_period_s: number;
+  window_s: number;
+  rss_baseline_mb: number;
+  rss_peak_mb: number;
+  keepalives_per_s: number;
+  cpu_us_per_keepalive: number;
+  keepalive_failures: number;
+}
+
+export interface P4Result {
+  /** SIGKILL -> first VDP PDU (keep-alive answer) from the restarted nNVE. */
+  recovery_s: number | null;
+  /** SIGKILL -> the restarted nNVE's API answers (state reloaded). */
+  restart_s: number;
+  /** SIGKILL -> every VSI had a keep-alive answered (bounded below by the keep-alive period). */
+  all_answered_s: number | null;
+  vsis_lost: number;
+  vlan_ids_changed: number;
+  goal: Goal;
+  vsis_before: number;
+  vsis_after: number;
+  /** VSIs the stations saw go to Init (bridge de-associate or refused keep-alive). */
+  station_lost: number;
+  keepalive_failures_during_outage: number;
+  keepalive_failures_after_recovery: number;
+}
+
+export interface ScaleResult {
+  many: ManyStations;
+  p3: P3Result;
+  p4: P4Result;
+}
+
+function tsiCount(s: NnveStats): number {
+  return Object.values(s.tsis).reduce((a, b) => a + b, 0);
+}
+
+/** VN -> VID of every VAP. */
+async function vidMap(d: NnveProcess): Promise<Map<number, number>> {
+  return new Map((await d.vaps()).map((v) => [v.vni, v.vid]));
+}
+
+/** VSIs (not Init) held by the generator's stations, and how many had a keep-alive answered after `sinceUs`. */
+function answeredSince(o: Ours, sinceUs: number, kaUs: number): { held: number; answered: number } {
+  let held = 0;
+  let answered = 0;
+  o.gen.nodes.forEach((node, i) => {
+    const failed = o.gen.kaFailedAt[i]!;
+    for (const v of node.vsis(UPLINK)) {
+      if (v.state === 'init') continue;
+      held++;
+      if (v.keepAliveAt === undefined) continue; // a keep-alive is in flight
+      const at = v.keepAliveAt - kaUs; // when the last answer (or failure) was handled
+      if (at > sinceUs && failed.get(v.key) !== at) answered++;
+    }
+  });
+  return { held, answered };
+}
+
+export async function runScale(pair: BenchPair, sizes: Sizes): Promise<ScaleResult> {
+  const evb = { ...EVB, rka: sizes.p3Rka };
+  const kaUs = keepAliveUs(evb);
+  const stateDir = pair.lab.file('scale-state');
+  const o = await startOurs(pair, { stations: sizes.stations, profile: 'splitnve', evb, stateDir });
+  let nnve = o.nnve;
+  try {
+    const rss0 = nnve.memory().rss;
+    const total = sizes.stations * sizes.vsisPerStation;
+    const vns = Math.min(1000, total);
+    const specs = Array.from({ length: sizes.stations }, (_, i) =>
+      stationSpecs(i, sizes.vsisPerStation, vns, i * sizes.vsisPerStation),
+    );
+
+    // P1, many stations: the setup.
+    const c0 = nnve.cpu();
+    const r = await associateAll(o.gen, specs, {
+      concurrency: sizes.concurrency,
+      timeoutMs: 600_000,
+      rounds: 3,
+    });
+    const setupEnd = performance.now();
+    const c1 = nnve.cpu();
+    const many: ManyStations = {
+      stations: sizes.stations,
+      vsisPerStation: sizes.vsisPerStation,
+      concurrency: sizes.concurrency,
+      ops_per_s: round((r.ok * 1000) / Math.max(1, r.ms), 0),
+      accepted: r.ok,
+      failedFirst: r.failedFirst,
+      failed: r.failed,
+      seconds: round(r.ms / 1000, 2),
+      bridgeCpuUsPerAssoc: round(((c1.cpuMs - c0.cpuMs) * 1000) / Math.max(1, r.ok), 1),
+    };
+    await waitTsis(nnve, r.ok, 60_000);
+
+    // P3: steady keep-alives once every VSI has been through one keep-alive period.
+    await sleep(Math.max(0, setupEnd + kaUs / 1000 + 500 - performance.now()));
+    const failures0 = o.gen.counters.keepAliveFailures;
+    const ka0 = o.gen.vdpStat('keepAlives');
+    const w0 = nnve.cpu();
+    await sleep(sizes.p3WindowS * 1000);
+    const w1 = nnve.cpu();
+    const ka1 = o.gen.vdpStat('keepAlives');
+    const mem = nnve.memory();
+    const windowS = (w1.at - w0.at) / 1000;
+    const kaPerS = (ka1 - ka0) / windowS;
+    const p3: P3Result = {
+      rss_mb: round(mem.rss / MB, 1),
+      bytes_per_vsi: round((mem.rss - rss0) / Math.max(1, r.ok), 0),
+      keepalive_cpu_pct: round((100 * (w1.cpuMs - w0.cpuMs)) / (w1.at - w0.at), 2),
+      lldpad_bytes_per_vsi: null,
+      goal: { text: `<= ${GOALS.p3RssMb} MB RSS`, met: mem.rss / MB <= GOALS.p3RssMb },
+      vsis: r.ok,
+      stations: sizes.stations,
+      rka: evb.rka,
+      keepalive_period_s: round(kaUs / 1e6, 2),
+      window_s: round(windowS, 1),
+      rss_baseline_mb: round(rss0 / MB, 1),
+      rss_peak_mb: round(mem.hwm / MB, 1),
+      keepalives_per_s: round(kaPerS, 0),
+      cpu_us_per_keepalive: round(((w1.cpuMs - w0.cpuMs) * 1000) / Math.max(1, ka1 - ka0), 1),
+      keepalive_failures: o.gen.counters.keepAliveFailures - failures0,
+    };
+
+    // P4: SIGKILL, restart at once on the same state directory.
+    const before = await vidMap(nnve);
+    const vsisBefore = tsiCount(await nnve.stats());
+    o.gen.counters.lost = 0;
+    o.gen.counters.vidChanges = 0;
+    o.gen.counters.keepAliveFailures = 0;
+    for (const m of o.gen.kaFailedAt) m.clear();
+    let spawnUs = Infinity;
+    let firstUs: number | undefined;
+    const off = o.gen.onBridgePdu((now) => {
+      if (firstUs === undefined && now >= spawnUs) firstUs = now;
+    });
+    const killUs = monotonicUs();
+    await nnve.kill();
+    spawnUs = monotonicUs();
+    nnve = await NnveProcess.start(pair.lab, pair.api, {
+      ...nnve.opts,
+      netns: pair.br,
+      ifname: BRIDGE_IF,
+      stateDir,
+    });
+    const upUs = monotonicUs();
+    const budgetMs = (2 * kaUs) / 1000 + 30_000;
+    await waitUntil('a VDP PDU from the restarted nNVE', () => firstUs !== undefined, {
+      timeoutMs: budgetMs,
+      intervalMs: 5,
+    }).catch(() => undefined);
+    off();
+    const failuresOutage = o.gen.counters.keepAliveFailures;
+    let allUs: number | undefined;
+    const deadline = performance.now() + budgetMs;
+    while (performance.now() < deadline) {
+      const a = answeredSince(o, killUs, kaUs);
+      if (a.answered >= a.held) {
+        allUs = monotonicUs();
+        break;
+      }
+      await sleep(250);
+    }
+    const after = await vidMap(nnve);
+    const vsisAfter = tsiCount(await nnve.stats());
+    let changed = 0;
+    for (const [vni, vid] of before) if (after.get(vni) !== vid) changed++;
+    const lateFailures = [...o.gen.kaFailedAt]
+      .flatMap((m) => [...m.values()])
+      .filter((t) => firstUs !== undefined && t > firstUs + 500_000).length;
+    const recoveryS = firstUs === undefined ? null : round((firstUs - killUs) / 1e6, 2);
+    const lost = Math.max(0, vsisBefore - vsisAfter);
+    const p4: P4Result = {
+      recovery_s: recoveryS,
+      restart_s: round((upUs - killUs) / 1e6, 2),
+      all_answered_s: allUs === undefined ? null : round((allUs - killUs) / 1e6, 2),
+      vsis_lost: Math.max(lost, o.gen.counters.lost),
+      vlan_ids_changed: changed,
+      goal: {
+        text: `keep-alives answered again <= ${GOALS.p4RecoveryS} s, 0 lost, 0 changed`,
+        met:
+          recoveryS !== null &&
+          recoveryS <= GOALS.p4RecoveryS &&
+          lost === 0 &&
+          o.gen.counters.lost === 0 &&
+          changed === 0,
+      },
+      vsis_before: vsisBefore,
+      vsis_after: vsisAfter,
+      station_lost: o.gen.counters.lost,
+      keepalive_failures_during_outage: failuresOutage,
+      keepalive_failures_after_recovery: lateFailures,
+    };
+    return { many, p3, p4 };
+  } finally {
+    await o.gen.close();
+    await nnve.stop();
+  }
+}
