@@ -711,7 +711,8 @@ export class BridgeNode {
   private vdpEvents(ev: BridgeEvent[], out: BridgeNodeOutput[]): void {
     for (const e of ev) {
       if (e.type === 'tsi') {
-        const sk = `${e.port}|${e.station}`;
+        // The session's own key string: no new string kept per Activated VSI.
+        const sk = this.ports.get(e.port)?.sessions.get(e.station)?.key ?? `${e.port}|${e.station}`;
         if (e.to === 'associated') this.active.set(e.key, sk);
         else if (e.from === 'associated' && this.active.get(e.key) === sk)
           this.active.delete(e.key);
