@@ -1,106 +1,119 @@
 /**
- * Deadlines by key in a binary min-heap with lazy deletion: set/cancel O(log n), next O(1).
+ * Deadlines by key in an indexed binary min-heap: set/cancel O(log n), next O(1), ties broken
+ * by the order of the last `set`. Each key owns one entry that moves in place: setting a
+ * deadline again (every keep-alive moves one) allocates nothing, and nothing stale stays behind.
  * The protocol machines use it to answer "when do you next need to run?" without timers.
  */
+interface Entry {
+  readonly key: string;
+  at: number;
+  gen: number;
+  /** Index in the heap array. */
+  pos: number;
+}
+
 export class TimerQueue {
-  private heap: { at: number; key: string; gen: number }[] = [];
-  private live = new Map<string, { at: number; gen: number }>();
+  private heap: Entry[] = [];
+  private byKey = new Map<string, Entry>();
   private gen = 0;
 
   get size(): number {
-    return this.live.size;
+    return this.byKey.size;
   }
 
   /** Sets (or moves) the deadline of `key`; `undefined` cancels it. */
   set(key: string, at: number | undefined): void {
     if (at === undefined) {
-      this.live.delete(key);
+      this.cancel(key);
       return;
     }
-    const cur = this.live.get(key);
-    if (cur && cur.at === at) return;
-    const gen = ++this.gen;
-    this.live.set(key, { at, gen });
-    this.push({ at, key, gen });
+    const e = this.byKey.get(key);
+    if (!e) {
+      const n: Entry = { key, at, gen: ++this.gen, pos: this.heap.length };
+      this.byKey.set(key, n);
+      this.heap.push(n);
+      this.up(n.pos);
+      return;
+    }
+    if (e.at === at) return;
+    e.at = at;
+    e.gen = ++this.gen;
+    this.up(e.pos);
+    this.down(e.pos);
   }
 
   cancel(key: string): void {
-    this.live.delete(key);
+    const e = this.byKey.get(key);
+    if (!e) return;
+    this.byKey.delete(key);
+    this.removeAt(e.pos);
   }
 
   get(key: string): number | undefined {
-    return this.live.get(key)?.at;
+    return this.byKey.get(key)?.at;
   }
 
-  /** Earliest live deadline. */
+  /** Earliest deadline. */
   next(): number | undefined {
-    this.prune();
     return this.heap[0]?.at;
   }
 
-  /** Removes and returns the keys due at or before `now`, earliest first (ties by insertion). */
+  /** Removes and returns the keys due at or before `now`, earliest first (ties by last set). */
   popDue(now: number): string[] {
     const out: string[] = [];
     for (;;) {
-      this.prune();
       const top = this.heap[0];
       if (!top || top.at > now) break;
-      this.pop();
-      this.live.delete(top.key);
+      this.byKey.delete(top.key);
+      this.removeAt(0);
       out.push(top.key);
     }
     return out;
   }
 
-  private prune(): void {
-    for (;;) {
-      const top = this.heap[0];
-      if (!top) return;
-      const l = this.live.get(top.key);
-      if (l && l.gen === top.gen) return;
-      this.pop();
-    }
-  }
-
-  private less(a: { at: number; gen: number }, b: { at: number; gen: number }): boolean {
+  private less(a: Entry, b: Entry): boolean {
     return a.at < b.at || (a.at === b.at && a.gen < b.gen);
   }
 
-  private push(e: { at: number; key: string; gen: number }): void {
-    const h = this.heap;
-    h.push(e);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.less(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
-    // Keep the heap from growing without bound under many moves of the same keys.
-    if (h.length > 64 && h.length > 4 * this.live.size) this.rebuild();
+  private place(e: Entry, i: number): void {
+    this.heap[i] = e;
+    e.pos = i;
   }
 
-  private pop(): void {
+  private removeAt(i: number): void {
     const h = this.heap;
     const last = h.pop()!;
-    if (h.length === 0) return;
-    h[0] = last;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
-      if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
-      if (m === i) break;
-      [h[i], h[m]] = [h[m]!, h[i]!];
-      i = m;
-    }
+    if (i >= h.length) return;
+    this.place(last, i);
+    this.up(i);
+    this.down(last.pos);
   }
 
-  private rebuild(): void {
-    const entries = [...this.live.entries()].map(([key, v]) => ({ at: v.at, key, gen: v.gen }));
-    entries.sort((a, b) => (this.less(a, b) ? -1 : 1));
-    this.heap = entries; // a sorted array is a valid min-heap
+  private up(i: number): void {
+    const h = this.heap;
+    const e = h[i]!;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      const parent = h[p]!;
+      if (!this.less(e, parent)) break;
+      this.place(parent, i);
+      i = p;
+    }
+    this.place(e, i);
+  }
+
+  private down(i: number): void {
+    const h = this.heap;
+    const e = h[i]!;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= h.length) break;
+      const r = l + 1;
+      const c = r < h.length && this.less(h[r]!, h[l]!) ? r : l;
+      if (!this.less(h[c]!, e)) break;
+      this.place(h[c]!, i);
+      i = c;
+    }
+    this.place(e, i);
   }
 }
