@@ -4,10 +4,11 @@
  * (lldpad, lldptool, vdptool) and tcpdump.
  *
  *   node dist/bench/index.js [--json] [--smoke] [--only P1,P2,P3,P4,P5,rawlink] [--out FILE]
- *                            [--concurrency N]
+ *                            [--concurrency N] [--set size=value,...]
  *
  * --json prints one JSON object (and nothing else) on stdout; progress goes to stderr.
- * --smoke runs small sizes of everything (tens of seconds).
+ * --smoke runs small sizes of everything (tens of seconds); --set overrides single sizes
+ * (names as in bench/lib/config.ts, e.g. --set stations=200,vsisPerStation=50).
  */
 import { writeFileSync } from 'node:fs';
 import { EVB, FULL, SMOKE, type Sizes } from './lib/config.js';
@@ -45,12 +46,14 @@ interface Options {
   only: Set<FigureName>;
   out: string | undefined;
   concurrency: number | undefined;
+  /** Overrides of single sizes (--set stations=200,p3Rka=17). */
+  set: Partial<Record<keyof Sizes, number>>;
 }
 
 function usage(msg?: string): never {
   if (msg) console.error(`bench: ${msg}`);
   console.error(
-    'usage: node dist/bench/index.js [--json] [--smoke] [--only P1,P2,P3,P4,P5,rawlink] [--out FILE] [--concurrency N]',
+    'usage: node dist/bench/index.js [--json] [--smoke] [--only P1,P2,P3,P4,P5,rawlink] [--out FILE] [--concurrency N] [--set size=value,...]',
   );
   process.exit(2);
 }
@@ -62,6 +65,7 @@ function parseArgs(argv: string[]): Options {
     only: new Set(FIGURES),
     out: undefined,
     concurrency: undefined,
+    set: {},
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -81,6 +85,13 @@ function parseArgs(argv: string[]): Options {
       const n = Number(argv[++i]);
       if (!Number.isInteger(n) || n < 1) usage('--concurrency needs a positive integer');
       o.concurrency = n;
+    } else if (a === '--set') {
+      for (const kv of (argv[++i] ?? '').split(',').filter(Boolean)) {
+        const [k, v] = kv.split('=');
+        const n = Number(v);
+        if (!k || !(k in FULL) || !Number.isFinite(n) || n <= 0) usage(`--set: bad size ${kv}`);
+        o.set[k as keyof Sizes] = n;
+      }
     } else if (a === '--help' || a === '-h') usage();
     else usage(`unknown argument ${a}`);
   }
@@ -97,7 +108,11 @@ export async function runBench(o: Options): Promise<BenchResult> {
   }
   const machine = machineStart();
   const base = o.smoke ? SMOKE : FULL;
-  const sizes: Sizes = o.concurrency ? { ...base, concurrency: o.concurrency } : base;
+  const sizes: Sizes = {
+    ...base,
+    ...o.set,
+    ...(o.concurrency ? { concurrency: o.concurrency } : {}),
+  };
   const result: BenchResult = {
     smoke: o.smoke,
     evb: `R=${EVB.r} RTE=${EVB.rte} RWD=${EVB.rwd} RKA=${EVB.rka} (P3/P4: RKA ${sizes.p3Rka})`,

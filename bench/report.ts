@@ -20,8 +20,11 @@ export function renderReport(r: BenchResult): string {
       `machine: ${m.cpus} CPU (${m.cpuModel}), ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}, ` +
         `${m.lldpad ?? 'lldpad ?'}, commit ${m.commit ?? '?'}`,
     );
+    const psi = (p: { avg10: number; avg60: number } | null): string =>
+      p ? `${f(p.avg60)}%` : '?';
     line(
       `load average at start ${m.loadavgStart.join(' ')}, at end ${m.loadavgEnd.join(' ')}; ` +
+        `CPU pressure (time some task waited for a CPU, last 60 s) ${psi(m.cpuPressureStart)} / ${psi(m.cpuPressureEnd)}; ` +
         `run took ${f(m.durationS)} s`,
     );
   }
@@ -81,7 +84,11 @@ export function renderReport(r: BenchResult): string {
       `  lldpad bridge,   ${l.ratePerS}/s, 1 station (${l.profile}):        at the bridge ${d(l.bridge)}; at the station ${d(l.station)} (${l.ok}/${l.requests} ok)`,
     );
     line(
-      `  ratio of p99 at the bridge, lldpad / splitnve (same rate and profile): ${f(p2.ratio)}x`,
+      `  lldpad / splitnve at the bridge (same rate and profile): p99 ${f(p2.ratio)}x, p50 ${f(p2.ratio_p50)}x`,
+    );
+    line(
+      `  bridge process in the three runs: CPU ${f(s.bridgeCpuPct)}% / ${f(a.bridgeCpuPct)}% / ${f(l.bridgeCpuPct)}% of one core; ` +
+        `mean wait for a CPU each time it ran ${f(s.bridgeRunQueueWaitMs, 3)} / ${f(a.bridgeRunQueueWaitMs, 3)} / ${f(l.bridgeRunQueueWaitMs, 3)} ms`,
     );
     line(`  ${goal(p2.goal)}`);
   }
@@ -102,6 +109,7 @@ export function renderReport(r: BenchResult): string {
       `  keep-alives: ${f(p3.keepalives_per_s, 0)}/s answered, nNVE CPU ${f(p3.keepalive_cpu_pct, 2)}% of one core over ${f(p3.window_s)} s ` +
         `(${f(p3.cpu_us_per_keepalive)} µs per keep-alive), ${p3.keepalive_failures} keep-alive failures`,
     );
+    line(`  one GET /v1/stats (walks every VSI): ${f(p3.api_stats_ms)} ms`);
     line(`  ${goal(p3.goal)}`);
   }
 
@@ -116,6 +124,7 @@ export function renderReport(r: BenchResult): string {
       `  VSIs lost ${p4.vsis_lost} (bridge ${p4.vsis_before} -> ${p4.vsis_after}, stations saw ${p4.station_lost}); VLAN ids changed ${p4.vlan_ids_changed}; ` +
         `keep-alives failed during the outage ${p4.keepalive_failures_during_outage}, after recovery ${p4.keepalive_failures_after_recovery}`,
     );
+    line(`  RSS of the restarted nNVE: ${f(p4.rss_after_restart_mb)} MB`);
     line(`  ${goal(p4.goal)}`);
   }
 

@@ -18,7 +18,8 @@ import { EVB, GOALS, LLDPAD_EVB, LLDPAD_VERBOSITY, type Goal, type Sizes } from 
 import { paced } from '../lib/drive.js';
 import { benchSpec, LoadGen } from '../lib/loadgen.js';
 import { BRIDGE_IF, BRIDGE_MAC, STATION_IF, type BenchPair } from '../lib/pair.js';
-import { distribution, ratio, type Distribution } from '../lib/stats.js';
+import { cpuShare, cpuTimes, runQueueWaitMs, schedStat } from '../lib/procstat.js';
+import { distribution, ratio, round, type Distribution } from '../lib/stats.js';
 import { startOurs, stopOurs, vniOf } from './common.js';
 import type { Profile } from '../../src/vdp/types.js';
 
@@ -33,6 +34,13 @@ export interface LatencyRun {
   /** End to end at the station, ms. */
   station: Distribution;
   retransmissions: { toBridge: number; fromBridge: number };
+  /**
+   * How long the bridge process, once runnable, waited for a CPU on average (ms per time it
+   * ran): on a busy machine this, not the bridge's own work, sets the tail.
+   */
+  bridgeRunQueueWaitMs: number;
+  /** Bridge process CPU over the run, % of one core. */
+  bridgeCpuPct: number;
 }
 
 export interface P2Result {
@@ -47,6 +55,8 @@ export interface P2Result {
   lldpad_max_ms: number;
   /** lldpad's p99 over ours, both at lldpad's rate and profile. */
   ratio: number | null;
+  /** lldpad's p50 over ours, same runs. */
+  ratio_p50: number | null;
   goal: Goal;
   splitnve: LatencyRun;
   splitnve_at_lldpad_rate: LatencyRun;
@@ -55,6 +65,7 @@ export interface P2Result {
 
 async function measure(
   pair: BenchPair,
+  bridgePid: number,
   gen: LoadGen,
   profile: Profile,
   rate: number,
@@ -63,6 +74,8 @@ async function measure(
   prefix: number,
 ): Promise<LatencyRun> {
   const cap = await Capture.start(pair.lab, pair.br, BRIDGE_IF);
+  const s0 = schedStat(bridgePid);
+  const c0 = cpuTimes(bridgePid);
   const { records } = await paced(gen, {
     rate,
     seconds,
@@ -73,6 +86,8 @@ async function measure(
     },
     timeoutMs: 30_000,
   });
+  const s1 = schedStat(bridgePid);
+  const c1 = cpuTimes(bridgePid);
   const a = await cap.stop();
   const ok = records.filter((r) => r.ok);
   return {
@@ -87,6 +102,8 @@ async function measure(
       toBridge: a.retransmissionsToBridge,
       fromBridge: a.retransmissionsFromBridge,
     },
+    bridgeRunQueueWaitMs: round(runQueueWaitMs(s0, s1), 3),
+    bridgeCpuPct: round(cpuShare(c0, c1) * 100, 1),
   };
 }
 
@@ -99,7 +116,7 @@ async function ours(
 ): Promise<LatencyRun> {
   const o = await startOurs(pair, { stations, profile, evb: EVB });
   try {
-    return await measure(pair, o.gen, profile, rate, seconds, stations, 0);
+    return await measure(pair, o.nnve.pid, o.gen, profile, rate, seconds, stations, 0);
   } finally {
     await stopOurs(o);
   }
@@ -128,7 +145,16 @@ async function lldpadBridge(pair: BenchPair, sizes: Sizes): Promise<LatencyRun> 
       timeoutMs: 30_000,
     });
     await bridge.waitVdpReady(15_000);
-    return await measure(pair, gen, '802.1Qbg', sizes.p2LldpadRate, sizes.p2LldpadSeconds, 1, 0);
+    return await measure(
+      pair,
+      bridge.pid,
+      gen,
+      '802.1Qbg',
+      sizes.p2LldpadRate,
+      sizes.p2LldpadSeconds,
+      1,
+      0,
+    );
   } finally {
     await gen.close();
     await bridge.stop();
@@ -150,6 +176,7 @@ export async function runP2(pair: BenchPair, sizes: Sizes): Promise<P2Result> {
     lldpad_p99_ms: l.bridge.p99,
     lldpad_max_ms: l.bridge.max,
     ratio: ratio(l.bridge.p99, same.bridge.p99),
+    ratio_p50: ratio(l.bridge.p50, same.bridge.p50),
     goal: {
       text: `p99 <= ${GOALS.p2P99Ms} ms at the bridge at ${sizes.p2Rate} ops/s`,
       met: Number.isFinite(main.bridge.p99) ? main.bridge.p99 <= GOALS.p2P99Ms : null,

@@ -41,6 +41,10 @@ export interface P3Result {
   keepalives_per_s: number;
   cpu_us_per_keepalive: number;
   keepalive_failures: number;
+  /** One GET /v1/stats with every VSI held (it walks all of them), ms. */
+  api_stats_ms: number;
+  /** Counter changes from the end of the setup to the end of the window. */
+  diagnostics: Diagnostics;
 }
 
 export interface P4Result {
@@ -59,12 +63,49 @@ export interface P4Result {
   station_lost: number;
   keepalive_failures_during_outage: number;
   keepalive_failures_after_recovery: number;
+  /** RSS of the restarted nNVE once every VSI had a keep-alive answered (state reloaded from SQLite). */
+  rss_after_restart_mb: number;
+  /** Counters at the end (the restarted nNVE's counters start at 0; the stations' are since the kill). */
+  diagnostics: Diagnostics;
 }
 
 export interface ScaleResult {
   many: ManyStations;
   p3: P3Result;
   p4: P4Result;
+}
+
+/** Counters that explain failures: the stations' side and the bridge's. */
+export type Diagnostics = Record<string, number>;
+
+async function snapshot(o: Ours, d: NnveProcess): Promise<Diagnostics> {
+  const c = o.gen.counters;
+  const s = await d.stats().catch(() => undefined);
+  const ports = (await d.get('/v1/ports').catch(() => [])) as {
+    stats: { rxDropped: number; txErrors: number };
+  }[];
+  return {
+    stationKeepAliveTimeouts: c.keepAliveTimeouts,
+    stationKeepAliveRefused: c.keepAliveRefused,
+    stationLastRefusalReason: c.lastRefusalReason ?? -1,
+    stationEcpRetransmissions: o.gen.ecpStat('txRetransmissions'),
+    stationEcpFailures: o.gen.ecpStat('failures'),
+    stationVdpRetries: o.gen.vdpStat('retries'),
+    stationLinkRxDropped: o.gen.link.stats().rxDropped,
+    bridgeEcpRetransmissions: s?.ecp['txRetransmissions'] ?? -1,
+    bridgeEcpFailures: s?.ecp['failures'] ?? -1,
+    bridgeRxDuplicates: s?.ecp['rxDuplicates'] ?? -1,
+    bridgeRefused: s?.vdp['refused'] ?? -1,
+    bridgeExpiries: s?.vdp['expiries'] ?? -1,
+    bridgeQueueOverflow: s?.vdp['queueOverflow'] ?? -1,
+    bridgeLinkRxDropped: ports.reduce((a, p) => a + p.stats.rxDropped, 0),
+  };
+}
+
+function diff(a: Diagnostics, b: Diagnostics): Diagnostics {
+  const out: Diagnostics = {};
+  for (const [k, v] of Object.entries(b)) out[k] = k.includes('Reason') ? v : v - (a[k] ?? 0);
+  return out;
 }
 
 function tsiCount(s: NnveStats): number {
@@ -129,15 +170,23 @@ export async function runScale(pair: BenchPair, sizes: Sizes): Promise<ScaleResu
     };
     await waitTsis(nnve, r.ok, 60_000);
 
-    // P3: steady keep-alives once every VSI has been through one keep-alive period.
+    // P3: steady keep-alives once every VSI has been through one keep-alive period. The API
+    // calls (which build views of every VSI) come before the wait and after the readings, so
+    // their garbage is not what the RSS shows.
+    const diag0 = await snapshot(o, nnve);
     await sleep(Math.max(0, setupEnd + kaUs / 1000 + 500 - performance.now()));
     const failures0 = o.gen.counters.keepAliveFailures;
     const ka0 = o.gen.vdpStat('keepAlives');
     const w0 = nnve.cpu();
-    await sleep(sizes.p3WindowS * 1000);
+    // A whole number of keep-alive periods: keep-alives come in the rhythm of the setup.
+    await sleep((Math.max(1, Math.round((sizes.p3WindowS * 1e6) / kaUs)) * kaUs) / 1000);
     const w1 = nnve.cpu();
     const ka1 = o.gen.vdpStat('keepAlives');
     const mem = nnve.memory();
+    const tStats = performance.now();
+    await nnve.stats();
+    const apiStatsMs = performance.now() - tStats;
+    const diag1 = await snapshot(o, nnve);
     const windowS = (w1.at - w0.at) / 1000;
     const kaPerS = (ka1 - ka0) / windowS;
     const p3: P3Result = {
@@ -156,6 +205,8 @@ export async function runScale(pair: BenchPair, sizes: Sizes): Promise<ScaleResu
       keepalives_per_s: round(kaPerS, 0),
       cpu_us_per_keepalive: round(((w1.cpuMs - w0.cpuMs) * 1000) / Math.max(1, ka1 - ka0), 1),
       keepalive_failures: o.gen.counters.keepAliveFailures - failures0,
+      api_stats_ms: round(apiStatsMs, 1),
+      diagnostics: diff(diag0, diag1),
     };
 
     // P4: SIGKILL, restart at once on the same state directory.
@@ -164,6 +215,10 @@ export async function runScale(pair: BenchPair, sizes: Sizes): Promise<ScaleResu
     o.gen.counters.lost = 0;
     o.gen.counters.vidChanges = 0;
     o.gen.counters.keepAliveFailures = 0;
+    o.gen.counters.keepAliveTimeouts = 0;
+    o.gen.counters.keepAliveRefused = 0;
+    o.gen.counters.lastRefusalReason = undefined;
+    const diagKill = await snapshot(o, nnve);
     for (const m of o.gen.kaFailedAt) m.clear();
     let spawnUs = Infinity;
     let firstUs: number | undefined;
@@ -197,6 +252,7 @@ export async function runScale(pair: BenchPair, sizes: Sizes): Promise<ScaleResu
       }
       await sleep(250);
     }
+    const rssRestarted = nnve.memory().rss;
     const after = await vidMap(nnve);
     const vsisAfter = tsiCount(await nnve.stats());
     let changed = 0;
@@ -226,6 +282,13 @@ export async function runScale(pair: BenchPair, sizes: Sizes): Promise<ScaleResu
       station_lost: o.gen.counters.lost,
       keepalive_failures_during_outage: failuresOutage,
       keepalive_failures_after_recovery: lateFailures,
+      rss_after_restart_mb: round(rssRestarted / MB, 1),
+      diagnostics: diff(
+        Object.fromEntries(
+          Object.entries(diagKill).map(([k, v]) => [k, k.startsWith('bridge') ? 0 : v]),
+        ),
+        await snapshot(o, nnve),
+      ),
     };
     return { many, p3, p4 };
   } finally {

@@ -28,7 +28,7 @@ export interface Sizes {
   /** P2 against lldpad's bridge (and ours in the same conditions): one station at this rate. */
   readonly p2LldpadRate: number;
   readonly p2LldpadSeconds: number;
-  /** P3: keep-alive exponent and the CPU measurement window. */
+  /** P3: keep-alive exponent and the CPU measurement window (rounded to whole keep-alive periods). */
   readonly p3Rka: number;
   readonly p3WindowS: number;
   readonly rawlinkSeconds: number;
@@ -61,7 +61,7 @@ export const SMOKE: Sizes = {
   p2Stations: 10,
   p2LldpadRate: 50,
   p2LldpadSeconds: 1,
-  p3Rka: 14,
+  p3Rka: 16,
   p3WindowS: 2,
   rawlinkSeconds: 1,
 };

@@ -106,6 +106,10 @@ export interface LoadGenCounters {
   bridgePdus: number;
   lastBridgePduAt: number;
   keepAliveFailures: number;
+  /** Of those: no response in time / refused by the bridge (last reason code seen). */
+  keepAliveTimeouts: number;
+  keepAliveRefused: number;
+  lastRefusalReason: number | undefined;
   /** VSIs that went to Init without being asked (bridge de-associate, refused keep-alive). */
   lost: number;
   vidChanges: number;
@@ -123,6 +127,9 @@ export class LoadGen {
     bridgePdus: 0,
     lastBridgePduAt: 0,
     keepAliveFailures: 0,
+    keepAliveTimeouts: 0,
+    keepAliveRefused: 0,
+    lastRefusalReason: undefined,
     lost: 0,
     vidChanges: 0,
     ecpFailures: 0,
@@ -293,6 +300,11 @@ export class LoadGen {
       }
       case 'keepalive-failed':
         this.counters.keepAliveFailures++;
+        if (e.error === 'timeout') this.counters.keepAliveTimeouts++;
+        else {
+          this.counters.keepAliveRefused++;
+          this.counters.lastRefusalReason = e.reason;
+        }
         this.kaFailedAt[i]!.set(e.key, now);
         break;
       case 'vsi-state':
@@ -338,18 +350,21 @@ export class LoadGen {
     if (this.timer) clearTimeout(this.timer);
     this.timerAt = d;
     this.timer = setTimeout(
-      () => {
-        this.timer = undefined;
-        this.timerAt = undefined;
-        if (!this.running) return;
-        const now = monotonicUs();
-        for (const key of this.timers.popDue(now)) {
-          const i = Number(key);
-          this.outputs(i, this.nodes[i]!.handleTimeout(now), now);
-          if (this.tx.length >= 256) this.flush();
-        }
-        this.flush();
-      },
+      () =>
+        // Frames that arrived meanwhile first (poll phase), then the timeouts (check phase):
+        // after a pause of this process an ACK already received must not count as missing.
+        setImmediate(() => {
+          this.timer = undefined;
+          this.timerAt = undefined;
+          if (!this.running) return;
+          const now = monotonicUs();
+          for (const key of this.timers.popDue(now)) {
+            const i = Number(key);
+            this.outputs(i, this.nodes[i]!.handleTimeout(now), now);
+            if (this.tx.length >= 256) this.flush();
+          }
+          this.flush();
+        }),
       Math.max(0, Math.ceil((d - monotonicUs()) / 1000)),
     );
   }

@@ -1,5 +1,6 @@
 /** What the benchmark ran on: CPUs, memory, load (other work on the machine skews the figures). */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 
 export interface MachineInfo {
@@ -13,6 +14,12 @@ export interface MachineInfo {
   /** 1, 5, 15-minute load averages when the run started and ended. */
   loadavgStart: number[];
   loadavgEnd: number[];
+  /**
+   * Linux pressure stall information for CPU: % of the last 10 s / 60 s in which some runnable
+   * task waited for a CPU, at the start and the end (null where /proc/pressure is missing).
+   */
+  cpuPressureStart: { avg10: number; avg60: number } | null;
+  cpuPressureEnd: { avg10: number; avg60: number } | null;
   startedAt: string;
   durationS: number;
 }
@@ -29,6 +36,17 @@ function cmd(file: string, args: string[]): string | null {
 
 const la = (): number[] => loadavg().map((x) => Math.round(x * 100) / 100);
 
+function cpuPressure(): { avg10: number; avg60: number } | null {
+  try {
+    const m = /^some avg10=([\d.]+) avg60=([\d.]+)/m.exec(
+      readFileSync('/proc/pressure/cpu', 'utf8'),
+    );
+    return m ? { avg10: Number(m[1]), avg60: Number(m[2]) } : null;
+  } catch {
+    return null;
+  }
+}
+
 export function machineStart(): { info: MachineInfo; t0: number } {
   const c = cpus();
   const lldpadVersion = cmd('lldpad', ['-v']);
@@ -44,6 +62,8 @@ export function machineStart(): { info: MachineInfo; t0: number } {
       commit: cmd('git', ['rev-parse', '--short', 'HEAD']),
       loadavgStart: la(),
       loadavgEnd: [],
+      cpuPressureStart: cpuPressure(),
+      cpuPressureEnd: null,
       startedAt: new Date().toISOString(),
       durationS: 0,
     },
@@ -52,6 +72,7 @@ export function machineStart(): { info: MachineInfo; t0: number } {
 
 export function machineEnd(m: { info: MachineInfo; t0: number }): MachineInfo {
   m.info.loadavgEnd = la();
+  m.info.cpuPressureEnd = cpuPressure();
   m.info.durationS = Math.round((performance.now() - m.t0) / 100) / 10;
   return m.info;
 }

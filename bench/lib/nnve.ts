@@ -100,6 +100,8 @@ export class NnveProcess {
   static async start(lab: Lab, socketPath: string, opts: NnveOptions): Promise<NnveProcess> {
     const e = opts.evb;
     const args = [
+      // Extra node flags for the daemon, for investigations (e.g. --trace-gc).
+      ...(process.env.BENCH_NNVE_NODE_FLAGS ?? '').split(' ').filter(Boolean),
       ...(opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : []),
       MAIN_JS,
       'nnve',
@@ -121,7 +123,9 @@ export class NnveProcess {
       String(e.rwd),
       '--rka',
       String(e.rka),
-      ...(opts.logLevel ? ['--log-level', opts.logLevel] : []),
+      ...(opts.logLevel || process.env.BENCH_NNVE_LOG_LEVEL
+        ? ['--log-level', opts.logLevel ?? process.env.BENCH_NNVE_LOG_LEVEL!]
+        : []),
     ];
     const proc = lab.spawn({
       name: `nnve-${++starts}`,
@@ -198,13 +202,18 @@ export interface NnveStats {
 
 /** Waits until the daemon holds `n` TSIs (Associated + Activated). */
 export async function waitTsis(d: NnveProcess, n: number, timeoutMs: number): Promise<NnveStats> {
-  return waitUntil(
-    `nnve to hold ${n} TSIs`,
-    async () => {
-      const s = await d.stats();
-      const total = Object.values(s.tsis).reduce((a, b) => a + b, 0);
-      return total >= n ? s : undefined;
-    },
-    { timeoutMs, intervalMs: 200 },
-  );
+  let last: NnveStats | undefined;
+  try {
+    return await waitUntil(
+      `nnve to hold ${n} TSIs`,
+      async () => {
+        last = await d.stats();
+        const total = Object.values(last.tsis).reduce((a, b) => a + b, 0);
+        return total >= n ? last : undefined;
+      },
+      { timeoutMs, intervalMs: 200 },
+    );
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; last stats: ${JSON.stringify(last)}`, { cause: e });
+  }
 }

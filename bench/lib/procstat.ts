@@ -55,3 +55,22 @@ export function memory(pid: number): Memory {
   };
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
 }
+
+export interface SchedStat {
+  /** Time on a CPU, time runnable but waiting for a CPU (ns), and how many times it ran. */
+  readonly runNs: number;
+  readonly waitNs: number;
+  readonly slices: number;
+}
+
+/** /proc/PID/schedstat: the main thread (the one that answers frames in both daemons). */
+export function schedStat(pid: number): SchedStat {
+  const [run, wait, slices] = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(/\s+/);
+  return { runNs: Number(run), waitNs: Number(wait), slices: Number(slices) };
+}
+
+/** Mean wait for a CPU per time the process was scheduled between two readings, ms. */
+export function runQueueWaitMs(a: SchedStat, b: SchedStat): number {
+  const n = b.slices - a.slices;
+  return n > 0 ? (b.waitNs - a.waitNs) / n / 1e6 : 0;
+}
