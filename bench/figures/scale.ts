@@ -13,13 +13,13 @@ import { monotonicUs } from '../../src/daemon/clock.js';
 import { keepAliveUs } from '../../src/vdp/types.js';
 import { sleep, waitUntil } from '../../test/harness/proc.js';
 import { EVB, GOALS, type Goal, type Sizes } from '../lib/config.js';
-import { associateAll } from '../lib/drive.js';
-import { UPLINK } from '../lib/loadgen.js';
+import { associateAll, requestId } from '../lib/drive.js';
+import { benchSpec, stationMac, UPLINK, type RequestRecord } from '../lib/loadgen.js';
 import { NnveProcess, waitTsis, type NnveStats } from '../lib/nnve.js';
 import { BRIDGE_IF, type BenchPair } from '../lib/pair.js';
 import { round } from '../lib/stats.js';
 import type { ManyStations } from './p1.js';
-import { startOurs, stationSpecs, type Ours } from './common.js';
+import { startOurs, stationSpecs, vniOf, type Ours } from './common.js';
 
 const MB = 1024 * 1024;
 
@@ -48,8 +48,12 @@ export interface P3Result {
 }
 
 export interface P4Result {
-  /** SIGKILL -> first VDP PDU (keep-alive answer) from the restarted nNVE. */
+  /** SIGKILL -> the first answer of the restarted nNVE to a probe (one request every 50 ms). */
   recovery_s: number | null;
+  /** SIGKILL -> first VDP PDU of the restarted nNVE to any station (depends on the rhythm). */
+  first_pdu_s: number | null;
+  /** Probe requests sent until one was answered. */
+  probes: number;
   /** SIGKILL -> the restarted nNVE's API answers (state reloaded). */
   restart_s: number;
   /** SIGKILL -> every VSI had a keep-alive answered (bounded below by the keep-alive period). */
@@ -138,7 +142,14 @@ export async function runScale(pair: BenchPair, sizes: Sizes): Promise<ScaleResu
   const evb = { ...EVB, rka: sizes.p3Rka };
   const kaUs = keepAliveUs(evb);
   const stateDir = pair.lab.file('scale-state');
-  const o = await startOurs(pair, { stations: sizes.stations, profile: 'splitnve', evb, stateDir });
+  // One more station than the figure's: it only sends the probes of P4.
+  const probe = sizes.stations;
+  const o = await startOurs(pair, {
+    stations: sizes.stations + 1,
+    profile: 'splitnve',
+    evb,
+    stateDir,
+  });
   let nnve = o.nnve;
   try {
     const rss0 = nnve.memory().rss;
@@ -225,6 +236,22 @@ export async function runScale(pair: BenchPair, sizes: Sizes): Promise<ScaleResu
     const off = o.gen.onBridgePdu((now) => {
       if (firstUs === undefined && now >= spawnUs) firstUs = now;
     });
+    // Keep-alives come in the rhythm of the setup (there may be none for seconds): a probe
+    // station asks for a new VSI every 50 ms until one is answered, so the time the restarted
+    // nNVE answers again is measured whatever the rhythm.
+    const probes: RequestRecord[] = [];
+    let probeN = 0;
+    const probeTimer = setInterval(() => {
+      if (probes.some((p) => p.ok)) return;
+      const k = probeN++;
+      probes.push(
+        o.gen.request(probe, {
+          mode: 3,
+          spec: benchSpec(probe, k, vniOf(k, vns)),
+          requestId: requestId('probe'),
+        }),
+      );
+    }, 50);
     const killUs = monotonicUs();
     await nnve.kill();
     spawnUs = monotonicUs();
@@ -236,11 +263,14 @@ export async function runScale(pair: BenchPair, sizes: Sizes): Promise<ScaleResu
     });
     const upUs = monotonicUs();
     const budgetMs = (2 * kaUs) / 1000 + 30_000;
-    await waitUntil('a VDP PDU from the restarted nNVE', () => firstUs !== undefined, {
+    await waitUntil('an answer from the restarted nNVE', () => probes.some((p) => p.ok), {
       timeoutMs: budgetMs,
       intervalMs: 5,
     }).catch(() => undefined);
+    clearInterval(probeTimer);
     off();
+    const answered = probes.filter((p) => p.ok).map((p) => p.t1!);
+    const answerMs = answered.length > 0 ? Math.min(...answered) : undefined;
     const failuresOutage = o.gen.counters.keepAliveFailures;
     let allUs: number | undefined;
     const deadline = performance.now() + budgetMs;
@@ -254,22 +284,27 @@ export async function runScale(pair: BenchPair, sizes: Sizes): Promise<ScaleResu
     }
     const rssRestarted = nnve.memory().rss;
     const after = await vidMap(nnve);
-    const vsisAfter = tsiCount(await nnve.stats());
+    const probeStation = stationMac(probe);
+    const perStation = (await nnve.get('/v1/stations')) as { station: string; vsis: number }[];
+    const probeVsis = perStation.find((x) => x.station === probeStation)?.vsis ?? 0;
+    const vsisAfter = tsiCount(await nnve.stats()) - probeVsis;
     let changed = 0;
     for (const [vni, vid] of before) if (after.get(vni) !== vid) changed++;
     const lateFailures = [...o.gen.kaFailedAt]
       .flatMap((m) => [...m.values()])
       .filter((t) => firstUs !== undefined && t > firstUs + 500_000).length;
-    const recoveryS = firstUs === undefined ? null : round((firstUs - killUs) / 1e6, 2);
+    const recoveryS = answerMs === undefined ? null : round((answerMs * 1000 - killUs) / 1e6, 2);
     const lost = Math.max(0, vsisBefore - vsisAfter);
     const p4: P4Result = {
       recovery_s: recoveryS,
       restart_s: round((upUs - killUs) / 1e6, 2),
+      first_pdu_s: firstUs === undefined ? null : round((firstUs - killUs) / 1e6, 2),
+      probes: probes.length,
       all_answered_s: allUs === undefined ? null : round((allUs - killUs) / 1e6, 2),
       vsis_lost: Math.max(lost, o.gen.counters.lost),
       vlan_ids_changed: changed,
       goal: {
-        text: `keep-alives answered again <= ${GOALS.p4RecoveryS} s, 0 lost, 0 changed`,
+        text: `answering again <= ${GOALS.p4RecoveryS} s after SIGKILL, 0 lost, 0 changed`,
         met:
           recoveryS !== null &&
           recoveryS <= GOALS.p4RecoveryS &&
