@@ -47,7 +47,7 @@ export function renderReport(r: BenchResult): string {
       line(
         `  splitnve, ${ms.stations} stations x ${ms.vsisPerStation} VSIs on one nNVE port: ${f(ms.ops_per_s, 0)}/s ` +
           `(${ms.accepted} in ${f(ms.seconds, 2)} s, ${ms.concurrency} stations in flight, ${ms.failedFirst} retried, ${ms.failed} failed; ` +
-          `${f(ms.bridgeCpuUsPerAssoc)} µs CPU per association) (no lldpad figure: lldpad's bridge keeps one station per port)`,
+          `${f(ms.bridgeCpuUsPerAssoc)} µs CPU per association) (no lldpad figure: lldpad's EVB agent keeps one neighbour per port)`,
       );
     }
     const pr = p1.profile;
