@@ -119,7 +119,7 @@ export function renderReport(r: BenchResult): string {
     line(`P4 restart: SIGKILL of the nNVE with ${p4.vsis_before} VSIs, restarted at once`);
     line(
       `  answering again after ${f(p4.recovery_s, 2)} s (first answer to a probe sent every 50 ms; API up after ${f(p4.restart_s, 2)} s); ` +
-        `every VSI had a keep-alive answered after ${f(p4.all_answered_s, 2)} s (keep-alive period ${f(r.P3?.keepalive_period_s, 2)} s)`,
+        `every VSI had a keep-alive answered after ${f(p4.all_answered_s, 2)} s (keep-alive period ${f(p4.keepalive_period_s, 2)} s)`,
     );
     line(
       `  VSIs lost ${p4.vsis_lost} (bridge ${p4.vsis_before} -> ${p4.vsis_after}, stations saw ${p4.station_lost}); VLAN ids changed ${p4.vlan_ids_changed}; ` +
