@@ -109,7 +109,9 @@ export function renderReport(r: BenchResult): string {
       `  keep-alives: ${f(p3.keepalives_per_s, 0)}/s answered, nNVE CPU ${f(p3.keepalive_cpu_pct, 2)}% of one core over ${f(p3.window_s)} s ` +
         `(${f(p3.cpu_us_per_keepalive)} µs per keep-alive), ${p3.keepalive_failures} keep-alive failures`,
     );
-    line(`  one GET /v1/stats (walks every VSI): ${f(p3.api_stats_ms)} ms`);
+    line(
+      `  one GET /v1/stats (walks every VSI): ${f(p3.api_stats_ms)} ms; RSS after five of them ${f(p3.rss_after_api_mb)} MB`,
+    );
     line(`  ${goal(p3.goal)}`);
   }
 

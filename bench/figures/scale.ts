@@ -43,7 +43,9 @@ export interface P3Result {
   keepalive_failures: number;
   /** One GET /v1/stats with every VSI held (it walks all of them), ms. */
   api_stats_ms: number;
-  /** Counter changes from the end of the setup to the end of the window. */
+  /** RSS after five GET /v1/stats (each builds a view of every VSI: V8 keeps the heap grown). */
+  rss_after_api_mb: number;
+  /** Station counters: changes from the end of the setup to the end of the window; bridge counters: since it started. */
   diagnostics: Diagnostics;
 }
 
@@ -83,12 +85,9 @@ export interface ScaleResult {
 /** Counters that explain failures: the stations' side and the bridge's. */
 export type Diagnostics = Record<string, number>;
 
-async function snapshot(o: Ours, d: NnveProcess): Promise<Diagnostics> {
+/** The stations' counters (no API call). */
+function stationSide(o: Ours): Diagnostics {
   const c = o.gen.counters;
-  const s = await d.stats().catch(() => undefined);
-  const ports = (await d.get('/v1/ports').catch(() => [])) as {
-    stats: { rxDropped: number; txErrors: number };
-  }[];
   return {
     stationKeepAliveTimeouts: c.keepAliveTimeouts,
     stationKeepAliveRefused: c.keepAliveRefused,
@@ -97,6 +96,17 @@ async function snapshot(o: Ours, d: NnveProcess): Promise<Diagnostics> {
     stationEcpFailures: o.gen.ecpStat('failures'),
     stationVdpRetries: o.gen.vdpStat('retries'),
     stationLinkRxDropped: o.gen.link.stats().rxDropped,
+  };
+}
+
+/** Both sides; the bridge's counters are cumulative since the daemon started. */
+async function snapshot(o: Ours, d: NnveProcess): Promise<Diagnostics> {
+  const s = await d.stats().catch(() => undefined);
+  const ports = (await d.get('/v1/ports').catch(() => [])) as {
+    stats: { rxDropped: number; txErrors: number };
+  }[];
+  return {
+    ...stationSide(o),
     bridgeEcpRetransmissions: s?.ecp['txRetransmissions'] ?? -1,
     bridgeEcpFailures: s?.ecp['failures'] ?? -1,
     bridgeRxDuplicates: s?.ecp['rxDuplicates'] ?? -1,
@@ -181,15 +191,14 @@ export async function runScale(pair: BenchPair, sizes: Sizes): Promise<ScaleResu
       seconds: round(r.ms / 1000, 2),
       bridgeCpuUsPerAssoc: round(((c1.cpuMs - c0.cpuMs) * 1000) / Math.max(1, r.ok), 1),
     };
-    await waitTsis(nnve, r.ok, 60_000);
     // The setup's request records are not needed any more: a smaller heap, shorter GC pauses
     // of the generator (its ACKs are late while it pauses).
     o.gen.requests.clear();
 
-    // P3: steady keep-alives once every VSI has been through one keep-alive period. The API
-    // calls (which build views of every VSI) come before the wait and after the readings, so
-    // their garbage is not what the RSS shows.
-    const diag0 = await snapshot(o, nnve);
+    // P3: steady keep-alives once every VSI has been through one keep-alive period. No API
+    // call before the readings: GET /v1/stats builds a view of every VSI, and V8 keeps the
+    // heap it grew for that garbage, which would show as RSS.
+    const diag0 = stationSide(o);
     await sleep(Math.max(0, setupEnd + kaUs / 1000 + 500 - performance.now()));
     const failures0 = o.gen.counters.keepAliveFailures;
     const ka0 = o.gen.vdpStat('keepAlives');
@@ -200,9 +209,11 @@ export async function runScale(pair: BenchPair, sizes: Sizes): Promise<ScaleResu
     const ka1 = o.gen.vdpStat('keepAlives');
     const mem = nnve.memory();
     const tStats = performance.now();
-    await nnve.stats();
+    await waitTsis(nnve, r.ok, 60_000);
     const apiStatsMs = performance.now() - tStats;
     const diag1 = await snapshot(o, nnve);
+    for (let i = 0; i < 3; i++) await nnve.stats();
+    const memAfterApi = nnve.memory();
     const windowS = (w1.at - w0.at) / 1000;
     const kaPerS = (ka1 - ka0) / windowS;
     const p3: P3Result = {
@@ -222,6 +233,7 @@ export async function runScale(pair: BenchPair, sizes: Sizes): Promise<ScaleResu
       cpu_us_per_keepalive: round(((w1.cpuMs - w0.cpuMs) * 1000) / Math.max(1, ka1 - ka0), 1),
       keepalive_failures: o.gen.counters.keepAliveFailures - failures0,
       api_stats_ms: round(apiStatsMs, 1),
+      rss_after_api_mb: round(memAfterApi.rss / MB, 1),
       diagnostics: diff(diag0, diag1),
     };
 
