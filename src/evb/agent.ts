@@ -124,6 +124,10 @@ function maxValues(a: EvbValues, b: EvbValues): EvbValues {
   };
 }
 
+function sameValues(a: EvbValues, b: EvbValues): boolean {
+  return a.r === b.r && a.rte === b.rte && a.rwd === b.rwd && a.rka === b.rka;
+}
+
 function sameNegotiated(a: EvbNegotiated | undefined, b: EvbNegotiated): boolean {
   return (
     a !== undefined &&
@@ -160,7 +164,8 @@ export class EvbAgent {
   /** Replaces the configuration (e.g. SIGHUP); the next TLV carries the new values. */
   reconfigure(cfg: EvbConfig, now: number, out: EvbOutput[]): void {
     this.cfg = cfg;
-    for (const p of this.peers.values()) this.renegotiate(p, out);
+    const adv = this.advertised().values;
+    for (const p of this.peers.values()) this.renegotiate(p, adv, out);
     if (this.running) this.changed(now, out);
   }
 
@@ -235,6 +240,7 @@ export class EvbAgent {
     } else {
       this.lastStationOctet = { sgid: evb.sgid, rrreq: evb.rrreq, rrstat: evb.rrstat };
     }
+    const advBefore = this.advertised().values;
     let p = this.peers.get(source);
     const expiresAt = now + pdu.ttl * 1_000_000;
     if (!p) {
@@ -252,7 +258,12 @@ export class EvbAgent {
       p.profile = pdu.splitnveProfile;
       p.expiresAt = expiresAt;
     }
-    for (const q of this.peers.values()) this.renegotiate(q, out);
+    // A peer's agreement depends on what we advertise (max over all peers) and on its own TLV:
+    // the others need renegotiating only when what we advertise changed. This keeps an LLDPDU
+    // O(peers), not O(peers²), with a thousand stations behind one port.
+    const adv = this.advertised().values;
+    if (sameValues(adv, advBefore)) this.renegotiate(p, adv, out);
+    else for (const q of this.peers.values()) this.renegotiate(q, adv, out);
     this.changed(now, out);
     // The peer echoes our status octet: if its copy is not what we send, it has not heard us
     // (it restarted, or lost our LLDPDUs): answer now instead of at the next interval.
@@ -295,8 +306,8 @@ export class EvbAgent {
     return { values: v, rolRwd, rolRka };
   }
 
-  private renegotiate(p: Peer, out: EvbOutput[]): void {
-    const v = maxValues(this.advertised().values, p.tlv);
+  private renegotiate(p: Peer, advertised: EvbValues, out: EvbOutput[]): void {
+    const v = maxValues(advertised, p.tlv);
     const station = this.cfg.role === 'station';
     const n: EvbNegotiated = {
       ...v,

@@ -37,12 +37,36 @@ function vsiToJson(v: BridgeVsi): string {
   });
 }
 
-function vsiFromJson(text: string): BridgeVsi {
-  const o = JSON.parse(text) as Omit<BridgeVsi, 'managerId' | 'id' | 'orgTlvs' | 'since'> & {
-    managerId: string;
-    id: string;
+type VsiJson = Omit<BridgeVsi, 'managerId' | 'id' | 'orgTlvs' | 'since'> & {
+  managerId: string;
+  id: string;
+};
+
+const NO_ORG_TLVS: BridgeVsi['orgTlvs'] = Object.freeze([]);
+
+/**
+ * Rebuilds a VSI field by field (an object spread from JSON.parse output gets a hidden class of
+ * its own: ~400 bytes more per VSI after a restart) and shares equal Manager IDs.
+ */
+function vsiFromJson(text: string, managers: Map<string, Uint8Array>): BridgeVsi {
+  const o = JSON.parse(text) as VsiJson;
+  let managerId = managers.get(o.managerId);
+  if (!managerId) managers.set(o.managerId, (managerId = fromHex(o.managerId)!));
+  return {
+    key: o.key,
+    vsiId: o.vsiId,
+    managerId,
+    typeId: o.typeId,
+    typeVersion: o.typeVersion,
+    idFormat: o.idFormat,
+    id: fromHex(o.id)!,
+    filterFormat: o.filterFormat,
+    entries: o.entries.map((e) => ({ ...e })),
+    state: o.state,
+    hints: { ...o.hints },
+    orgTlvs: NO_ORG_TLVS,
+    since: 0,
   };
-  return { ...o, managerId: fromHex(o.managerId)!, id: fromHex(o.id)!, orgTlvs: [], since: 0 };
 }
 
 export class NnveStore {
@@ -99,10 +123,13 @@ export class NnveStore {
   }
 
   loadTsis(): { port: string; station: string; vsi: BridgeVsi }[] {
-    const rows = this.db
-      .prepare('SELECT port, station, key, state, vsi FROM tsi')
-      .all() as VsiRow[];
-    return rows.map((r) => ({ port: r.port, station: r.station, vsi: vsiFromJson(r.vsi) }));
+    const managers = new Map<string, Uint8Array>();
+    const out: { port: string; station: string; vsi: BridgeVsi }[] = [];
+    const rows = this.db.prepare('SELECT port, station, key, state, vsi FROM tsi').iterate();
+    for (const r of rows as IterableIterator<VsiRow>) {
+      out.push({ port: r.port, station: r.station, vsi: vsiFromJson(r.vsi, managers) });
+    }
+    return out;
   }
 
   loadStations(): RememberedStation[] {
@@ -116,18 +143,24 @@ export class NnveStore {
     stations: () => RememberedStation[],
     tags: ReadonlyMap<string, TagRecord | null> = new Map(),
   ): void {
-    let stationsChanged = false;
+    // Only the stations that negotiated in this step are written: writing all of them each
+    // time made 1000 stations (re)negotiating after a restart cost 1000 x 1000 upserts.
+    const negotiated = new Set<string>();
     const tx = this.db.transaction(() => {
       for (const e of events) {
         if (e.type === 'tsi') {
           if (e.to === 'init') this.deleteTsi.run(e.port, e.station, e.key);
           else this.upsertTsi.run(e.port, e.station, e.key, e.to, vsiToJson(e.vsi), Date.now());
         } else if (e.type === 'negotiated') {
-          stationsChanged = true;
+          negotiated.add(`${e.port}|${e.peer}`);
         }
       }
-      if (stationsChanged) {
-        for (const s of stations()) this.upsertStation.run(s.port, s.station, JSON.stringify(s));
+      if (negotiated.size > 0) {
+        for (const s of stations()) {
+          if (negotiated.has(`${s.port}|${s.station}`)) {
+            this.upsertStation.run(s.port, s.station, JSON.stringify(s));
+          }
+        }
       }
       this.writeTags(tags);
     });

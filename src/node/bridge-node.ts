@@ -938,7 +938,8 @@ export class BridgeNode {
           const p = this.ports.get(e.port);
           if (p) p.noVictim = false;
         }
-        const sk = `${e.port}|${e.station}`;
+        // The session's own key string: no new string kept per Activated VSI.
+        const sk = this.ports.get(e.port)?.sessions.get(e.station)?.key ?? `${e.port}|${e.station}`;
         if (e.to === 'associated') this.active.set(e.key, sk);
         else if (e.from === 'associated' && this.active.get(e.key) === sk)
           this.active.delete(e.key);

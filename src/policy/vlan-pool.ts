@@ -28,6 +28,11 @@ export function parseVlanRanges(text: string): VlanRange[] {
   return out;
 }
 
+/** Key of a VSI's references (a flat string: one is kept per VSI). */
+function heldKey(port: string, station: string, key: string): string {
+  return [port, station, key].join('|');
+}
+
 export class VlanPoolPolicy implements BridgePolicy {
   /** segment -> VNI -> VID */
   private bySegment = new Map<string, Map<number, number>>();
@@ -35,8 +40,8 @@ export class VlanPoolPolicy implements BridgePolicy {
   private used = new Map<string, Map<number, number>>();
   /** segment|vni -> number of VSIs using it */
   private refs = new Map<string, number>();
-  /** port|station|vsi key -> segment|vni it holds */
-  private held = new Map<string, Set<string>>();
+  /** port|station|vsi key -> the segment|vni references it holds (usually one: no Set per VSI) */
+  private held = new Map<string, readonly string[]>();
 
   constructor(
     private readonly pool: readonly VlanRange[],
@@ -128,8 +133,8 @@ export class VlanPoolPolicy implements BridgePolicy {
       entries.push({ ...e, vid });
     }
     // Commit: take references for this VSI, release those it no longer uses.
-    const hk = `${req.port}|${req.station}|${req.key}`;
-    const before = this.held.get(hk) ?? new Set<string>();
+    const hk = heldKey(req.port, req.station, req.key);
+    const before = this.held.get(hk) ?? [];
     const now = new Set<string>();
     for (const [vni, vid] of fresh) {
       seg.set(vni, vid);
@@ -138,9 +143,9 @@ export class VlanPoolPolicy implements BridgePolicy {
     }
     this.bySegment.set(segment, seg);
     this.used.set(segment, used);
-    for (const r of now) if (!before.has(r)) this.refs.set(r, (this.refs.get(r) ?? 0) + 1);
+    for (const r of now) if (!before.includes(r)) this.refs.set(r, (this.refs.get(r) ?? 0) + 1);
     for (const r of before) if (!now.has(r)) this.unref(r);
-    if (now.size > 0) this.held.set(hk, now);
+    if (now.size > 0) this.held.set(hk, [...now]);
     else this.held.delete(hk);
     return { accept: true, entries };
   }
@@ -166,14 +171,14 @@ export class VlanPoolPolicy implements BridgePolicy {
     }
     this.bySegment.set(segment, seg);
     this.used.set(segment, used);
-    const hk = `${port}|${station}|${vsi.key}`;
+    const hk = heldKey(port, station, vsi.key);
     for (const r of held) this.refs.set(r, (this.refs.get(r) ?? 0) + 1);
-    if (held.size > 0) this.held.set(hk, held);
+    if (held.size > 0) this.held.set(hk, [...held]);
     return true;
   }
 
   released(port: string, station: string, vsi: BridgeVsi): void {
-    const hk = `${port}|${station}|${vsi.key}`;
+    const hk = heldKey(port, station, vsi.key);
     for (const r of this.held.get(hk) ?? []) this.unref(r);
     this.held.delete(hk);
   }

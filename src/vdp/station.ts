@@ -532,7 +532,11 @@ export class VdpStation {
     const st = decodeStatus(tlv.status);
     if (!st.response) return;
     const isError = st.reason !== 0;
-    if (!v || !p || p.phase !== 'sent' || (!isError && tlv.type !== p.mode)) {
+    // A request queued again after ECP gave up on its PDU (attempts > 0) may still get the
+    // answer to that PDU: the bridge did receive it, only late. That answer is the answer to
+    // the same request; dropping it made a slow bridge get every request again and again.
+    const answerable = p !== undefined && (p.phase === 'sent' || p.attempts > 0);
+    if (!v || !p || !answerable || (!isError && tlv.type !== p.mode)) {
       this.stats.responsesUnexpected++;
       return;
     }

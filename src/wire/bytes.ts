@@ -4,10 +4,14 @@ import { EncodeError } from './errors.js';
 const HEX: string[] = [];
 for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, '0'));
 
+/**
+ * Hex of b[start, end). Built with join, not +=: a string grown by += is a rope of ~n/2 nodes
+ * that lives as long as the string (VSI keys, MACs and ids are kept for every VSI).
+ */
 export function toHex(b: Uint8Array, start = 0, end = b.length): string {
-  let s = '';
-  for (let i = start; i < end; i++) s += HEX[b[i]!];
-  return s;
+  const parts = new Array<string>(Math.max(0, end - start));
+  for (let i = start; i < end; i++) parts[i - start] = HEX[b[i]!]!;
+  return parts.join('');
 }
 
 /** Parses hex, ignoring spaces, colons and dashes. Returns null on odd length or a bad digit. */
@@ -20,9 +24,15 @@ export function fromHex(text: string): Uint8Array | null {
 }
 
 export function macToString(b: Uint8Array, offset = 0): string {
-  let s = HEX[b[offset]!]!;
-  for (let i = 1; i < 6; i++) s += ':' + HEX[b[offset + i]!];
-  return s;
+  const o = offset;
+  return [
+    HEX[b[o]!],
+    HEX[b[o + 1]!],
+    HEX[b[o + 2]!],
+    HEX[b[o + 3]!],
+    HEX[b[o + 4]!],
+    HEX[b[o + 5]!],
+  ].join(':');
 }
 
 const MAC_RE =
@@ -59,7 +69,7 @@ export const ZERO_MAC = '00:00:00:00:00:00';
 
 export function uuidToString(b: Uint8Array, offset = 0): string {
   const h = toHex(b, offset, offset + 16);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  return [h.slice(0, 8), h.slice(8, 12), h.slice(12, 16), h.slice(16, 20), h.slice(20)].join('-');
 }
 
 export function parseUuid(text: string): Uint8Array | null {

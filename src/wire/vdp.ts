@@ -200,9 +200,9 @@ export function vsiIdToString(format: number, id: Uint8Array): string {
   }
 }
 
-/** Lossless key of a VSI id (format + all 16 octets), for maps. */
+/** Lossless key of a VSI id (format + all 16 octets), for maps (a flat string: it is kept). */
 export function vsiKey(format: number, id: Uint8Array): string {
-  return `${format}:${toHex(id)}`;
+  return [format, toHex(id)].join(':');
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -160,6 +160,33 @@ test('several stations on one port: advertised max, per-station max(advertised, 
   assert.equal(a.negotiated('02:00:00:00:aa:02')!.rte, 14);
 });
 
+test('a station that does not raise what we advertise renegotiates alone; one that does, all', () => {
+  const a = new EvbAgent(
+    evbConfig({ role: 'bridge', mac: BR, values: { r: 3, rte: 8, rwd: 20, rka: 18 } }),
+  );
+  const out: EvbOutput[] = [];
+  a.start(0, out);
+  a.receive('02:00:00:00:aa:01', lldpWith(ST, '000f6e9412'), 1, out); // rte 14 rka 18
+  a.receive('02:00:00:00:aa:02', lldpWith(ST, '000f6e9412'), 2, out);
+  const o2: EvbOutput[] = [];
+  a.receive('02:00:00:00:aa:03', lldpWith(ST, '000f6e9412'), 3, o2); // same values
+  a.receive('02:00:00:00:aa:01', lldpWith(ST, '000f6e9412'), 4, o2); // a repeat
+  assert.deepEqual(
+    o2.filter((o) => o.type === 'negotiated').map((o) => (o as { peer: string }).peer),
+    ['02:00:00:00:aa:03'],
+  );
+  const o3: EvbOutput[] = [];
+  a.receive('02:00:00:00:aa:02', lldpWith(ST, '000f689416'), 5, o3); // rka 22: we now send 22
+  assert.deepEqual(
+    o3
+      .filter((o) => o.type === 'negotiated')
+      .map((o) => (o as { peer: string }).peer)
+      .sort(),
+    ['02:00:00:00:aa:01', '02:00:00:00:aa:02', '02:00:00:00:aa:03'],
+  );
+  for (const p of ['01', '02', '03']) assert.equal(a.negotiated(`02:00:00:00:aa:${p}`)!.rka, 22);
+});
+
 test('a peer that does not echo our status octet (restarted) gets an LLDPDU at once', () => {
   const a = new EvbAgent(
     evbConfig({ role: 'station', mac: ST, txIntervalUs: 30_000_000, fastTxCount: 0 }),
