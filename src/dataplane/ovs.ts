@@ -21,6 +21,8 @@
  *     with B = in_port=P,dl_vlan=V,tun_id=N,dl_src=M and A = `pop_vlan,goto 2` while the endpoint
  *     is active, `drop` while it is only associated (filters built but disabled, traffic dropped).
  *   table 2 (L2 lookup, untagged)
+ *      110  in_port=P,tun_id=N,dl_dst=M -> another active endpoint of M on another port, else
+ *           goto 4                        [hairpin: P's hypervisor no longer has M, it moved]
  *      100  tun_id=N,dl_dst=M -> push VLAN V, output P  [active local endpoint: static MAC]
  *       90  tun_id=N,dl_dst=M -> tun_dst=VTEP, output T          [remote endpoint from the NVA]
  *        0  goto 3                                  (broadcast, multicast, unknown unicast)
@@ -242,17 +244,29 @@ const V6_ALWAYS = ['fe80::/10', '::'];
 export function egressFlows(model: StateModel, vni: number, mac: string): Flow[] {
   const keys = model.localsByVniMac.get(vniMacKey(vni, mac));
   if (!keys) return [];
-  const winner = [...keys]
+  const active = [...keys]
     .map((k) => model.locals.get(k)!)
     .filter((l) => l.active)
-    .sort((a, b) => (a.port < b.port ? -1 : a.port > b.port ? 1 : a.vlan - b.vlan))[0];
+    .sort((a, b) => (a.port < b.port ? -1 : a.port > b.port ? 1 : a.vlan - b.vlan));
+  const winner = active[0];
   if (!winner) return [];
+  // Hairpin: a frame for the endpoint coming up from the endpoint's own port means that
+  // hypervisor no longer has it (it is migrating away, and this nNVE has not heard yet): send it
+  // to where it may be now, another active endpoint of it on another port, else the VN's other
+  // NVEs, instead of dropping it (OpenFlow never sends a frame back out of its in_port).
+  const elsewhere = active.find((l) => l.port !== winner.port);
   return [
     {
       table: T_L2,
       priority: 100,
       match: `tun_id=${vni},dl_dst=${mac}`,
       actions: tagged(winner.port, winner.vlan),
+    },
+    {
+      table: T_L2,
+      priority: 110,
+      match: `in_port=${winner.port},tun_id=${vni},dl_dst=${mac}`,
+      actions: elsewhere ? tagged(elsewhere.port, elsewhere.vlan) : `resubmit(,${T_FLOOD})`,
     },
   ];
 }

@@ -16,9 +16,8 @@ import {
   type EvbNegotiated,
   type EvbOutput,
 } from '../evb/agent.js';
-import { isGroupMac, normalizeMac } from '../wire/bytes.js';
+import { normalizeMac } from '../wire/bytes.js';
 import {
-  decodeEcp,
   encodeEcp,
   ECP_OP_ACK,
   ECP_OP_REQUEST,
@@ -27,10 +26,8 @@ import {
   type EcpHeader,
 } from '../wire/ecp.js';
 import {
-  decodeEthernet,
   encodeEthernet,
   ETHERTYPE_ECP,
-  ETHERTYPE_LLDP,
   NEAREST_BRIDGE,
   NEAREST_CUSTOMER_BRIDGE,
 } from '../wire/ethernet.js';
@@ -46,9 +43,16 @@ import {
   type StationQuota,
 } from '../vdp/bridge.js';
 import { parseVdpPdu, type OutgoingTlv, type PackOptions, type ParsedVdpPdu } from '../vdp/pdu.js';
-import { authTlvBytes, verifyPdu, type AuthFailure, type AuthHooks } from '../vdp/auth.js';
+import type { AuthFailure, AuthHooks } from '../vdp/auth.js';
+import {
+  gate,
+  intake,
+  profileAnnouncement,
+  sessionDeadline,
+  signing,
+  type AuthVerdict,
+} from './common.js';
 import { ackTimeoutUs, type Profile, type VdpTiming } from '../vdp/types.js';
-import { SPLITNVE_PROFILE_VERSION } from '../wire/lldp.js';
 
 export interface BridgePortConfig {
   readonly name: string;
@@ -243,16 +247,7 @@ export class BridgeNode {
       evbConfig({
         role: 'bridge',
         mac,
-        ...(this.cfg.profile === 'splitnve'
-          ? {
-              profile: {
-                version: SPLITNVE_PROFILE_VERSION,
-                auth: this.cfg.auth !== undefined,
-                ipFilters: true,
-                deactivate: true,
-              },
-            }
-          : {}),
+        ...profileAnnouncement(this.cfg.profile, this.cfg.auth !== undefined),
         wire: this.wire,
         ...p.evb,
       }),
@@ -309,69 +304,40 @@ export class BridgeNode {
     const port = this.ports.get(portName);
     this.stats.framesIn++;
     if (!port) return out;
-    const eth = decodeEthernet(frame);
-    if (!eth.ok)
-      return this.drop(
-        out,
-        portName,
-        undefined,
-        eth.error.message,
-        eth.error.field,
-        eth.error.offset,
-      );
-    const h = eth.value.header;
-    if (h.source === port.cfg.mac) return out; // our own frame looped back
-    if (!port.accept.has(h.destination))
-      return this.drop(out, portName, h.source, `not addressed to us (${h.destination})`);
-    if (isGroupMac(h.source)) return this.drop(out, portName, h.source, 'group source address');
-    if (h.ethertype === ETHERTYPE_LLDP) {
-      if (!port.evbPeers.has(h.source)) {
-        const why = this.lldpRefusal(port, h.source);
+    const i = intake(frame, port.cfg.mac, port.accept);
+    if (i.kind === 'own') return out;
+    if (i.kind === 'drop') return this.drop(out, portName, i.source, i.why, i.field, i.offset);
+    if (i.kind === 'lldp') {
+      if (!port.evbPeers.has(i.source)) {
+        const why = this.lldpRefusal(port, i.source);
         if (why) {
           this.stats.lldpDropped++;
-          return this.drop(out, portName, h.source, why);
+          return this.drop(out, portName, i.source, why);
         }
       }
-      const l = decodeLldp(eth.value.payload, eth.value.payloadOffset, this.wire);
+      const l = decodeLldp(i.payload, i.offset, this.wire);
       if (!l.ok)
-        return this.drop(out, portName, h.source, l.error.message, l.error.field, l.error.offset);
+        return this.drop(out, portName, i.source, l.error.message, l.error.field, l.error.offset);
       const eo: EvbOutput[] = [];
-      port.evb.receive(h.source, l.value, now, eo);
+      port.evb.receive(i.source, l.value, now, eo);
       this.evbOutputs(port, eo, now, out);
       return out;
     }
-    if (h.ethertype !== ETHERTYPE_ECP)
-      return this.drop(out, portName, h.source, `ethertype 0x${h.ethertype.toString(16)}`);
-    const e = decodeEcp(eth.value.payload, eth.value.payloadOffset);
-    if (!e.ok)
-      return this.drop(out, portName, h.source, e.error.message, e.error.field, e.error.offset);
-    const eh = e.value.header;
-    if (eh.version !== ECP_VERSION || eh.subtype !== ECP_SUBTYPE_VDP) {
-      return this.drop(
-        out,
-        portName,
-        h.source,
-        `ECP version ${eh.version} subtype ${eh.subtype}`,
-        'ecp',
-        eth.value.payloadOffset,
-      );
-    }
-    const base = eth.value.payloadOffset + 4;
-    let s = port.sessions.get(h.source);
+    let s = port.sessions.get(i.source);
     if (!s) {
       // Under `require` a station gets state only once one of its PDUs passes authentication.
-      if (this.statelessReject(port, h.source, h.destination, eh, e.value.ulpdu, base, out))
+      if (this.statelessReject(port, i.source, i.destination, i.header, i.ulpdu, i.base, out))
         return out;
-      s = this.session(port, h.source, h.destination, now);
+      s = this.session(port, i.source, i.destination, now);
       if (!s) {
         this.stats.stationsRefused++;
-        return this.drop(out, portName, h.source, 'too many stations on this port');
+        return this.drop(out, portName, i.source, 'too many stations on this port');
       }
     }
     this.touch(s, now);
     const eco: EcpOutput<readonly OutgoingTlv<QueueRef>[]>[] = [];
-    s.ecp.receiveDecoded(eh, e.value.ulpdu, now, eco);
-    this.ecpOutputs(s, eco, now, out, base, h.destination);
+    s.ecp.receiveDecoded(i.header, i.ulpdu, now, eco);
+    this.ecpOutputs(s, eco, now, out, i.base, i.destination);
     this.pump(s, now, out);
     return out;
   }
@@ -758,20 +724,11 @@ export class BridgeNode {
       return true;
     }
     const p = parseVdpPdu(ulpdu, this.wire, base);
+    // Checked without recording the sequence: the PDU is processed (and recorded) next.
     const r = p.ok
-      ? verifyPdu(
-          a,
-          name,
-          station,
-          station,
-          destination,
-          ECP_SUBTYPE_VDP,
-          ulpdu,
-          p.value.auth,
-          false,
-        )
+      ? gate(a, name, station, 'splitnve', destination, ulpdu, p.value.auth, false)
       : undefined;
-    if (r?.ok) return false;
+    if (r?.pass) return false;
     if (a.knows?.(name, station) ?? true) {
       const replyTo = destination === port.cfg.mac ? station : destination;
       this.stats.framesOut++;
@@ -794,20 +751,7 @@ export class BridgeNode {
       this.drop(out, name, station, p.error.message, p.error.field, p.error.offset);
       return true;
     }
-    if (r && !r.ok) {
-      this.stats.authFailed[r.reason]++;
-      out.push({
-        type: 'event',
-        event: {
-          type: 'auth-failed',
-          port: name,
-          station,
-          reason: r.reason,
-          ...(r.keyId !== undefined ? { keyId: r.keyId } : {}),
-          ...(r.sequence !== undefined ? { sequence: r.sequence.toString() } : {}),
-        },
-      });
-    }
+    if (r && !r.pass) this.authFailed(name, station, r, out);
     return true;
   }
 
@@ -964,24 +908,10 @@ export class BridgeNode {
   }
 
   /** Whether PDUs to/from this station are signed: `require` always, `prefer` with splitnve peers. */
-  private authActive(s: Session): boolean {
-    const a = this.cfg.auth;
-    if (!a) return false;
-    const mode = a.mode(s.port.cfg.name, s.station);
-    return mode === 'require' || (mode === 'prefer' && s.vdp.getCaps().profile === 'splitnve');
-  }
-
   private signing(s: Session): PackOptions {
-    const a = this.cfg.auth;
-    if (!a || !this.authActive(s)) return {};
-    return {
-      sign: (unsigned) => {
-        const k = a.signer(s.port.cfg.name, s.station);
-        return k
-          ? authTlvBytes(k, s.port.cfg.mac, s.replyTo, ECP_SUBTYPE_VDP, unsigned, this.wire)
-          : new Uint8Array(0);
-      },
-    };
+    const name = s.port.cfg.name;
+    const profile = s.vdp.getCaps().profile;
+    return signing(this.cfg.auth, name, s.station, profile, s.port.cfg.mac, s.replyTo, this.wire);
   }
 
   /** Checks a received PDU's authentication; false (and an event) when it must be dropped. */
@@ -992,33 +922,42 @@ export class BridgeNode {
     auth: ParsedVdpPdu['auth'],
     out: BridgeNodeOutput[],
   ): boolean {
-    const a = this.cfg.auth;
-    if (!a || !this.authActive(s)) return true;
     const port = s.port.cfg.name;
-    const r = verifyPdu(a, port, s.station, s.station, destination, ECP_SUBTYPE_VDP, payload, auth);
-    if (!r.ok) {
+    const v = gate(
+      this.cfg.auth,
+      port,
+      s.station,
+      s.vdp.getCaps().profile,
+      destination,
+      payload,
+      auth,
+    );
+    if (!v.pass) {
       s.authStatus = 'failed';
-      this.stats.authFailed[r.reason]++;
-      out.push({
-        type: 'event',
-        event: {
-          type: 'auth-failed',
-          port,
-          station: s.station,
-          reason: r.reason,
-          ...(r.keyId !== undefined ? { keyId: r.keyId } : {}),
-          ...(r.sequence !== undefined ? { sequence: r.sequence.toString() } : {}),
-        },
-      });
+      this.authFailed(port, s.station, v, out);
       return false;
     }
-    const status = r.signed ? 'authenticated' : 'unsigned';
-    if (r.signed) this.establish(s, out);
-    if (s.authStatus !== status) {
-      s.authStatus = status;
-      out.push({ type: 'event', event: { type: 'auth', port, station: s.station, status } });
+    if (v.status === undefined) return true;
+    if (v.status === 'authenticated') this.establish(s, out);
+    if (s.authStatus !== v.status) {
+      s.authStatus = v.status;
+      out.push({
+        type: 'event',
+        event: { type: 'auth', port, station: s.station, status: v.status },
+      });
     }
     return true;
+  }
+
+  private authFailed(
+    port: string,
+    station: string,
+    v: Extract<AuthVerdict, { pass: false }>,
+    out: BridgeNodeOutput[],
+  ): void {
+    this.stats.authFailed[v.reason]++;
+    const { pass: _pass, ...failure } = v;
+    out.push({ type: 'event', event: { type: 'auth-failed', port, station, ...failure } });
   }
 
   /**
@@ -1046,14 +985,7 @@ export class BridgeNode {
   }
 
   private schedule(s: Session, _now: number): void {
-    let d = s.ecp.deadline();
-    const v = s.vdp.deadline();
-    if (v !== undefined && (d === undefined || v < d)) d = v;
-    if (s.vdp.hasQueued() && s.ecp.idle()) {
-      const at = s.ecp.sendableAt();
-      if (d === undefined || at < d) d = at;
-    }
-    this.timers.set(s.key, d);
+    this.timers.set(s.key, sessionDeadline(s.ecp, s.vdp));
   }
 
   get isStarted(): boolean {

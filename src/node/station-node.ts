@@ -15,19 +15,18 @@ import {
   type EvbOutput,
 } from '../evb/agent.js';
 import { isGroupMac, normalizeMac } from '../wire/bytes.js';
-import { decodeEcp, ECP_SUBTYPE_VDP, ECP_VERSION } from '../wire/ecp.js';
+import { ECP_SUBTYPE_VDP } from '../wire/ecp.js';
 import {
-  decodeEthernet,
   encodeEthernet,
   ETHERTYPE_ECP,
-  ETHERTYPE_LLDP,
   NEAREST_BRIDGE,
   NEAREST_CUSTOMER_BRIDGE,
 } from '../wire/ethernet.js';
-import { decodeLldp, SPLITNVE_PROFILE_VERSION } from '../wire/lldp.js';
+import { decodeLldp } from '../wire/lldp.js';
 import { DEFAULT_WIRE_OPTIONS, type WireOptions } from '../wire/options.js';
 import { parseVdpPdu, type PackOptions, type ParsedVdpPdu } from '../vdp/pdu.js';
-import { authTlvBytes, verifyPdu, type AuthFailure, type AuthHooks } from '../vdp/auth.js';
+import type { AuthFailure, AuthHooks } from '../vdp/auth.js';
+import { gate, intake, profileAnnouncement, sessionDeadline, signing } from './common.js';
 import {
   VdpStation,
   type PeerCaps,
@@ -167,16 +166,7 @@ export class StationNode {
       evbConfig({
         role: 'station',
         mac,
-        ...(this.cfg.profile === 'splitnve'
-          ? {
-              profile: {
-                version: SPLITNVE_PROFILE_VERSION,
-                auth: this.cfg.auth !== undefined,
-                ipFilters: true,
-                deactivate: true,
-              },
-            }
-          : {}),
+        ...profileAnnouncement(this.cfg.profile, this.cfg.auth !== undefined),
         wire: this.wire,
         ...u.evb,
       }),
@@ -360,52 +350,24 @@ export class StationNode {
     const u = this.uplinks.get(uplink);
     this.stats.framesIn++;
     if (!u) return out;
-    const eth = decodeEthernet(frame);
-    if (!eth.ok)
-      return this.drop(
-        out,
-        uplink,
-        undefined,
-        eth.error.message,
-        eth.error.field,
-        eth.error.offset,
-      );
-    const h = eth.value.header;
-    if (h.source === u.mac) return out;
-    if (!u.accept.has(h.destination))
-      return this.drop(out, uplink, h.source, `not addressed to us (${h.destination})`);
-    if (isGroupMac(h.source)) return this.drop(out, uplink, h.source, 'group source address');
-    if (h.ethertype === ETHERTYPE_LLDP) {
-      const l = decodeLldp(eth.value.payload, eth.value.payloadOffset, this.wire);
+    const i = intake(frame, u.mac, u.accept);
+    if (i.kind === 'own') return out;
+    if (i.kind === 'drop') return this.drop(out, uplink, i.source, i.why, i.field, i.offset);
+    if (i.kind === 'lldp') {
+      const l = decodeLldp(i.payload, i.offset, this.wire);
       if (!l.ok)
-        return this.drop(out, uplink, h.source, l.error.message, l.error.field, l.error.offset);
+        return this.drop(out, uplink, i.source, l.error.message, l.error.field, l.error.offset);
       const eo: EvbOutput[] = [];
-      u.evb.receive(h.source, l.value, now, eo);
+      u.evb.receive(i.source, l.value, now, eo);
       this.evbOutputs(u, eo, now, out);
       return out;
     }
-    if (h.ethertype !== ETHERTYPE_ECP)
-      return this.drop(out, uplink, h.source, `ethertype 0x${h.ethertype.toString(16)}`);
-    if (u.bridge === undefined) u.bridge = h.source;
-    if (h.source !== u.bridge)
-      return this.drop(out, uplink, h.source, `ECP from ${h.source}, our nNVE is ${u.bridge}`);
-    const e = decodeEcp(eth.value.payload, eth.value.payloadOffset);
-    if (!e.ok)
-      return this.drop(out, uplink, h.source, e.error.message, e.error.field, e.error.offset);
-    const eh = e.value.header;
-    if (eh.version !== ECP_VERSION || eh.subtype !== ECP_SUBTYPE_VDP) {
-      return this.drop(
-        out,
-        uplink,
-        h.source,
-        `ECP version ${eh.version} subtype ${eh.subtype}`,
-        'ecp',
-        eth.value.payloadOffset,
-      );
-    }
+    if (u.bridge === undefined) u.bridge = i.source;
+    if (i.source !== u.bridge)
+      return this.drop(out, uplink, i.source, `ECP from ${i.source}, our nNVE is ${u.bridge}`);
     const eco: EcpOutput<StationToken>[] = [];
-    u.ecp.receiveDecoded(eh, e.value.ulpdu, now, eco);
-    this.ecpOutputs(u, eco, now, out, eth.value.payloadOffset + 4, h.destination);
+    u.ecp.receiveDecoded(i.header, i.ulpdu, now, eco);
+    this.ecpOutputs(u, eco, now, out, i.base, i.destination);
     this.pump(u, now, out);
     return out;
   }
@@ -569,24 +531,10 @@ export class StationNode {
     for (const e of ev) out.push({ type: 'event', event: { ...e, uplink: u.cfg.name } });
   }
 
-  private authActive(u: Uplink): boolean {
-    const a = this.cfg.auth;
-    if (!a) return false;
-    const mode = a.mode(u.cfg.name, u.bridge ?? u.destination);
-    return mode === 'require' || (mode === 'prefer' && u.vdp.getCaps().profile === 'splitnve');
-  }
-
   private signing(u: Uplink): PackOptions {
-    const a = this.cfg.auth;
-    if (!a || !this.authActive(u)) return {};
-    return {
-      sign: (unsigned) => {
-        const k = a.signer(u.cfg.name, u.bridge ?? u.destination);
-        return k
-          ? authTlvBytes(k, u.mac, u.destination, ECP_SUBTYPE_VDP, unsigned, this.wire)
-          : new Uint8Array(0);
-      },
-    };
+    const peer = u.bridge ?? u.destination;
+    const profile = u.vdp.getCaps().profile;
+    return signing(this.cfg.auth, u.cfg.name, peer, profile, u.mac, u.destination, this.wire);
   }
 
   private authenticate(
@@ -596,39 +544,31 @@ export class StationNode {
     auth: ParsedVdpPdu['auth'],
     out: StationNodeOutput[],
   ): boolean {
-    const a = this.cfg.auth;
-    if (!a || !this.authActive(u) || u.bridge === undefined) return true;
-    const r = verifyPdu(
-      a,
+    if (u.bridge === undefined) return true;
+    const peer = u.bridge;
+    const v = gate(
+      this.cfg.auth,
       u.cfg.name,
-      u.bridge,
-      u.bridge,
+      peer,
+      u.vdp.getCaps().profile,
       destination,
-      ECP_SUBTYPE_VDP,
       payload,
       auth,
     );
-    if (!r.ok) {
+    if (!v.pass) {
       u.authStatus = 'failed';
+      const { pass: _pass, ...failure } = v;
       out.push({
         type: 'event',
-        event: {
-          type: 'auth-failed',
-          uplink: u.cfg.name,
-          peer: u.bridge,
-          reason: r.reason,
-          ...(r.keyId !== undefined ? { keyId: r.keyId } : {}),
-          ...(r.sequence !== undefined ? { sequence: r.sequence.toString() } : {}),
-        },
+        event: { type: 'auth-failed', uplink: u.cfg.name, peer, ...failure },
       });
       return false;
     }
-    const status = r.signed ? 'authenticated' : 'unsigned';
-    if (u.authStatus !== status) {
-      u.authStatus = status;
+    if (v.status !== undefined && u.authStatus !== v.status) {
+      u.authStatus = v.status;
       out.push({
         type: 'event',
-        event: { type: 'auth', uplink: u.cfg.name, peer: u.bridge, status },
+        event: { type: 'auth', uplink: u.cfg.name, peer, status: v.status },
       });
     }
     return true;
@@ -658,13 +598,6 @@ export class StationNode {
   }
 
   private reschedule(u: Uplink): void {
-    let d = u.ecp.deadline();
-    const v = u.vdp.deadline();
-    if (v !== undefined && (d === undefined || v < d)) d = v;
-    if (u.vdp.hasQueued() && u.ecp.idle()) {
-      const at = u.ecp.sendableAt();
-      if (d === undefined || at < d) d = at;
-    }
-    this.timers.set(`vdp|${u.cfg.name}`, d);
+    this.timers.set(`vdp|${u.cfg.name}`, sessionDeadline(u.ecp, u.vdp));
   }
 }

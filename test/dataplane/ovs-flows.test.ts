@@ -81,6 +81,36 @@ describe('OVS flow compiler', () => {
     assert.ok(pass.some((mt) => mt.includes('ipv6_src=fe80::/10')));
   });
 
+  test('hairpin: a frame for an active endpoint from its own port goes to its other port, else to the flood list', () => {
+    const a1 = { vni: 5000, mac: '02:00:00:00:0a:01', ips: [], active: true };
+    const m = modelOf([{ op: 'local-set', local: { ...a1, port: 'p1', vlan: 10 } }]);
+    const hairpin = () =>
+      allFlows(compileAll(m, TUN)).filter((f) => f.table === 2 && f.priority === 110);
+    assert.deepEqual(
+      hairpin().map((f) => [f.match, f.actions]),
+      [['in_port=p1,tun_id=5000,dl_dst=02:00:00:00:0a:01', 'resubmit(,4)']],
+    );
+    // moving between two ports of this nNVE: from the winner's port to the other one
+    m.apply(normalizeOp({ op: 'local-set', local: { ...a1, port: 'p2', vlan: 20 } }));
+    assert.deepEqual(
+      hairpin().map((f) => [f.match, f.actions]),
+      [
+        [
+          'in_port=p1,tun_id=5000,dl_dst=02:00:00:00:0a:01',
+          'push_vlan:0x8100,set_field:4116->vlan_vid,output:p2',
+        ],
+      ],
+    );
+    // inactive (superseded, or only associated): no static MAC, no hairpin
+    m.apply(
+      normalizeOp({ op: 'local-set', local: { ...a1, port: 'p1', vlan: 10, active: false } }),
+    );
+    m.apply(
+      normalizeOp({ op: 'local-set', local: { ...a1, port: 'p2', vlan: 20, active: false } }),
+    );
+    assert.deepEqual(hairpin(), []);
+  });
+
   test('BUM from a local port goes to the other VAPs of the VN and to the flood list; from the tunnel only to local VAPs', () => {
     const m = modelOf([
       { op: 'vap-set', vap: { port: 'p1', vlan: 10, vni: 5000 } },

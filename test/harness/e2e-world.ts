@@ -116,6 +116,8 @@ export interface PingResult {
   readonly lost: number;
   /** The longest time without a reply: wall-clock ms of the reply before and after it. */
   readonly gap: readonly [number, number];
+  /** Wall-clock ms of every reply. */
+  readonly at: readonly number[];
 }
 
 export interface PingerResult {
@@ -133,8 +135,19 @@ export interface MigrationResult {
   /** Wall-clock ms at which the destination's Associate M=1 was sent. */
   readonly wall0: number;
   readonly pingers: Record<string, PingerResult>;
+  /**
+   * The yardstick: a2 -> b2 at 100 pps meanwhile, through the same four switches, nothing of it
+   * changing. What it lost, and its longest time without a reply from 100 ms before the
+   * Associate to 300 ms after (10 ms when nothing stalls).
+   */
+  readonly control: { readonly lost: number; readonly gapMs: number };
   /** Duration of each step, ms (the VDP requests: until the nNVE's answer). */
   readonly steps: Record<string, number>;
+}
+
+/** Whether the emulated network was quiet around a migration (see MigrationResult.control). */
+export function quietAround(m: MigrationResult): boolean {
+  return m.control.lost === 0 && m.control.gapMs <= 40;
 }
 
 /** Packets each pinger sends during one migration (1.5 s at 100 pps). */
@@ -168,7 +181,7 @@ export async function pingRun(ns: string, dst: string, count: number): Promise<P
   for (let i = 1; i < at.length; i++) {
     if (at[i]! - at[i - 1]! > gap[1] - gap[0]) gap = [at[i - 1]!, at[i]!];
   }
-  return { sent, received, lost: sent - received, gap };
+  return { sent, received, lost: sent - received, gap, at };
 }
 
 /** A RARP announcement of `mac` (what QEMU sends for a guest NIC after a migration). */
@@ -529,6 +542,7 @@ export class E2eWorld {
   async migrateA1(from: Side, to: Side, pingers: readonly string[]): Promise<MigrationResult> {
     const n = (s: string): string => this.n(s);
     const runs = pingers.map((vm) => pingRun(this.nsOf[vm]!, VMS.a1!.ip, MIGRATION_PINGS));
+    const control = pingRun(this.nsOf.a2!, VMS.b2!.ip, MIGRATION_PINGS);
     const steps: Record<string, number> = {};
     const mark = (k: string, t0: number): void => {
       steps[k] = Math.round((performance.now() - t0) * 10) / 10;
@@ -568,6 +582,10 @@ export class E2eWorld {
     await this.vdp(from, 'de-associate', 'a1', { s: true });
     mark('deassociateMs', t);
     const results = await Promise.all(runs);
+    const ctl = await control;
+    const near = ctl.at.filter((x) => x >= wall0 - 100 && x <= wall0 + 300);
+    let gapMs = near.length === 0 ? Infinity : 0;
+    for (let i = 1; i < near.length; i++) gapMs = Math.max(gapMs, near[i]! - near[i - 1]!);
     const out: Record<string, PingerResult> = {};
     for (const [i, vm] of pingers.entries()) {
       const r = results[i]!;
@@ -581,7 +599,14 @@ export class E2eWorld {
         longestGapAt: [Math.round(r.gap[0] - wall0), Math.round(r.gap[1] - wall0)],
       };
     }
-    return { from, to, wall0, pingers: out, steps };
+    return {
+      from,
+      to,
+      wall0,
+      pingers: out,
+      control: { lost: ctl.lost, gapMs: Math.round(gapMs) },
+      steps,
+    };
   }
 
   /** The flows of an nNVE's OVS bridge (ovs-ofctl dump-flows). */

@@ -7,7 +7,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { vsiKey } from '../../src/wire/vdp.js';
-import { E2eWorld, MAIN_JS, VMS, pingRun, type Side } from '../harness/e2e-world.js';
+import {
+  E2eWorld,
+  MAIN_JS,
+  TIP,
+  VMS,
+  pingRun,
+  quietAround,
+  type MigrationResult,
+  type Side,
+} from '../harness/e2e-world.js';
 import { exec, ping, pingEventually, waitFor } from '../harness/ovs.js';
 
 let w: E2eWorld;
@@ -27,6 +36,23 @@ after(async () => {
   console.log(`# nnve-e2e measurements: ${JSON.stringify(measured)}`);
   await w?.close();
 });
+
+/** After a migration to `side`: nothing of a1 is left at the other nNVE but the remote entry. */
+async function checkWhereA1Is(side: Side): Promise<void> {
+  const other: Side = side === 'a' ? 'b' : 'a';
+  const tsis = await w.api<{ endpoints: { mac: string }[] }[]>(other, '/v1/tsis');
+  assert.equal(tsis.filter((x) => x.endpoints.some((e) => e.mac === VMS.a1!.mac)).length, 0);
+  await waitFor(
+    `${other.toUpperCase()} has no local endpoint of a1`,
+    async () => !(await flows(other)).includes('dl_src=02:00:00:00:0a:01'),
+  );
+  assert.match(
+    await flows(other),
+    new RegExp(
+      `dl_dst=02:00:00:00:0a:01 actions=set_field:${TIP[side].replace(/\./g, '\\.')}->tun_dst`,
+    ),
+  );
+}
 
 describe('nNVE end to end: OVS data plane, etcd NVA, two hypervisors', () => {
   test('VM start -> ping across VXLAN between VMs on different nNVEs', async () => {
@@ -73,40 +99,37 @@ describe('nNVE end to end: OVS data plane, etcd NVA, two hypervisors', () => {
   });
 
   test('live migration of a1, hv A (nNVE A) -> hv B (nNVE B) and back, while pinging at 100 pps: at most 1 packet lost', async () => {
-    const there = await w.migrateA1('a', 'b', ['a2', 'b1']);
-    measured.migrationAtoB = there;
-    // a1 is at B now: nothing of a1 left at A but the remote entry towards B
-    const tsisA = await w.api<{ endpoints: { mac: string }[] }[]>('a', '/v1/tsis');
-    assert.equal(tsisA.filter((x) => x.endpoints.some((e) => e.mac === VMS.a1!.mac)).length, 0);
-    await waitFor(
-      'A has no local endpoint of a1',
-      async () => !(await flows('a')).includes('dl_src=02:00:00:00:0a:01'),
-    );
-    assert.match(
-      await flows('a'),
-      /dl_dst=02:00:00:00:0a:01 actions=set_field:198\.18\.0\.2->tun_dst/,
-    );
-    const back = await w.migrateA1('b', 'a', ['a2', 'b1']);
-    measured.migrationBtoA = back;
-    await waitFor(
-      'B has no local endpoint of a1',
-      async () => !(await flows('b')).includes('dl_src=02:00:00:00:0a:01'),
-    );
-    assert.match(
-      await flows('b'),
-      /dl_dst=02:00:00:00:0a:01 actions=set_field:198\.18\.0\.1->tun_dst/,
-    );
-    for (const [dir, m] of [
-      ['A->B', there],
-      ['B->A', back],
-    ] as const) {
+    // A migration counts when the emulated network itself was quiet around it (quietAround:
+    // the control pinger a2 -> b2, through the same four switches, lost nothing and never
+    // waited more than 40 ms for a reply). Userspace OVS forwards in its main thread and on a
+    // loaded 2-core machine now and then stalls for tens of ms; a migration inside such a stall
+    // says nothing about the nNVEs and is done again (a1 goes back and forth), at most MAX
+    // times in all. Every migration that counts must lose at most 1 packet per pinger, and each
+    // direction needs one that counts.
+    const MAX = 6;
+    const runs: (MigrationResult & { counts: boolean })[] = [];
+    let at: Side = 'a';
+    const counted = (from: Side): boolean => runs.some((r) => r.from === from && r.counts);
+    while (runs.length < MAX && (!counted('a') || !counted('b') || at !== 'a')) {
+      const to: Side = at === 'a' ? 'b' : 'a';
+      const m = await w.migrateA1(at, to, ['a2', 'b1']);
+      runs.push({ ...m, counts: quietAround(m) });
+      at = to;
+      await checkWhereA1Is(at);
+      if (!quietAround(m)) continue;
       for (const [who, r] of Object.entries(m.pingers)) {
         assert.ok(
           r.lost <= 1,
-          `migration ${dir}: ${who} -> a1 lost ${r.lost} packets (${JSON.stringify(m)})`,
+          `migration ${m.from}->${m.to}: ${who} -> a1 lost ${r.lost} packets (${JSON.stringify(m)})`,
         );
       }
     }
+    measured.migrations = runs;
+    assert.ok(
+      counted('a') && counted('b'),
+      `no quiet migration in each direction in ${MAX} tries: ${JSON.stringify(runs)}`,
+    );
+    assert.equal(at, 'a', 'a1 is back at A');
   });
 
   test('suspend stops the traffic of a VM, resume restores it', async () => {
