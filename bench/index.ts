@@ -168,7 +168,7 @@ export async function runBench(o: Options): Promise<BenchResult> {
     }
     if (want('P5')) {
       await step('P5 migration', async () => {
-        result.P5 = await runP5(pair, sizes);
+        result.P5 = await runP5(sizes);
       });
     }
   } finally {

@@ -136,8 +136,22 @@ export function renderReport(r: BenchResult): string {
     line();
     if (p5.measured) {
       line(
-        `P5 migration: ${p5.lost_packets} of ${p5.sent_packets} pings lost, longest gap ${f(p5.max_gap_ms)} ms   ${goal(p5.goal)}`,
+        `P5 migration (2 pingers at 100 pps, OVS + VXLAN, etcd): ${p5.quiet_migrations} of ${p5.migrations} migrations with the network quiet around them`,
       );
+      line(
+        `  quiet: ${p5.lost_packets} of ${p5.sent_packets} pings lost, at most ${p5.max_lost_per_migration} per pinger per migration, longest gap ${f(p5.max_gap_ms)} ms   ${goal(p5.goal)}`,
+      );
+      line(`  all: ${p5.lost_packets_all} of ${p5.sent_packets_all} pings lost`);
+      for (const m of p5.per_migration) {
+        line(
+          `  ${m.from.toUpperCase()}->${m.to.toUpperCase()}: lost ${Object.entries(m.lost)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(
+              ', ',
+            )}; longest gap ${f(m.longest_gap_ms)} ms; control gap ${f(m.control_gap_ms)} ms${m.quiet ? '' : ' (not quiet)'}; Associate ${f(m.associate_ms)} ms, move ${f(m.move_ms)} ms`,
+        );
+      }
+      line(`  lldpad: ${p5.lldpad}`);
     } else {
       line(`P5 migration: ${p5.reason}   (${p5.goal.text})`);
     }

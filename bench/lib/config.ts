@@ -32,6 +32,8 @@ export interface Sizes {
   readonly p3Rka: number;
   readonly p3WindowS: number;
   readonly rawlinkSeconds: number;
+  /** P5: live migrations of one VM back and forth (rounded up to an even count). */
+  readonly p5Migrations: number;
 }
 
 export const FULL: Sizes = {
@@ -48,6 +50,7 @@ export const FULL: Sizes = {
   p3Rka: 20,
   p3WindowS: 30,
   rawlinkSeconds: 3,
+  p5Migrations: 10,
 };
 
 export const SMOKE: Sizes = {
@@ -64,6 +67,7 @@ export const SMOKE: Sizes = {
   p3Rka: 16,
   p3WindowS: 2,
   rawlinkSeconds: 1,
+  p5Migrations: 2,
 };
 
 export const GOALS = {

@@ -1,10 +1,11 @@
 /**
- * A hypervisor's virtual switch for the end-to-end test: a userspace OVS bridge with one trunk
- * (802.1Q, towards the nNVE) and one access port per VM, programmed with static flows from what
- * the hypervisor knows about its VMs (port, VLAN = the local tag the nNVE assigned, MAC), as
- * SDN hypervisor switches are, over one persistent OpenFlow connection (src/dataplane/openflow.ts), instead of
- * flood-and-learn (userspace OVS's NORMAL learning reacts to a MAC moving between ports after
- * anything from milliseconds to seconds; the test measures the nNVE, not that).
+ * A hypervisor's virtual switch for the end-to-end world (e2e-world.ts): a userspace OVS bridge
+ * with one trunk (802.1Q, towards the nNVE) and one access port per VM, programmed with static
+ * flows from what the hypervisor knows about its VMs (port, VLAN = the local tag the nNVE
+ * assigned, MAC), as SDN hypervisor switches are, over one persistent OpenFlow connection
+ * (src/dataplane/openflow.ts), instead of flood-and-learn (userspace OVS's NORMAL learning
+ * reacts to a MAC moving between ports after anything from milliseconds to seconds; the world
+ * measures the nNVE, not that).
  *
  *   table 0  in_port=VM  -> tag with the VM's VLAN, goto 1;  in_port=trunk -> goto 1
  *   table 1  vlan=V,dl_dst=VM MAC              -> untag, output VM port
@@ -21,7 +22,7 @@ import {
   flowDeleteCookieBody,
   parseFlowText,
 } from '../../src/dataplane/openflow.js';
-import type { OvsInstance } from '../harness/ovs.js';
+import type { OvsInstance } from './ovs.js';
 
 interface Vm {
   readonly port: string;
