@@ -44,7 +44,7 @@ import { TnveDaemon } from '../../src/tnve/daemon.js';
 import { specFromJson } from '../../src/vdp/spec-json.js';
 import type { VsiMode } from '../../src/vdp/types.js';
 import { EtcdCluster, etcdctl } from './etcd.js';
-import { Lab, OvsInstance, exec, nsRun, sleep, waitFor } from './ovs.js';
+import { Lab, OvsInstance, exec, nsRun, offloadsOff, sleep, waitFor } from './ovs.js';
 import { spawnManaged, type ManagedProcess } from './proc.js';
 import { Vswitch } from './vswitch.js';
 
@@ -313,18 +313,7 @@ export class E2eWorld {
     nsOf.a1 = a1;
     await lab.veth(n('e'), a1, n('k'), a1, { macA: VMS.a1!.mac });
     await nsRun(a1, 'ip', ['addr', 'add', `${VMS.a1!.ip}/24`, 'dev', n('e')]);
-    await nsRun(a1, 'ethtool', [
-      '-K',
-      n('e'),
-      'tx',
-      'off',
-      'sg',
-      'off',
-      'tso',
-      'off',
-      'gso',
-      'off',
-    ]);
+    await offloadsOff(a1, n('e'));
     await lab.veth(n(A1_LINK.a.uplink), a1, n(A1_LINK.a.port), nsOf.ha!);
     await lab.veth(n(A1_LINK.b.uplink), a1, n(A1_LINK.b.port), nsOf.hb!);
     // The patch panel: only the uplink in use is a port of the bridge (a detached uplink cannot

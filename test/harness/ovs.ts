@@ -235,23 +235,18 @@ export class Lab {
     const ns = await this.netns(suffix);
     await this.veth(opts.nic, ns, opts.hostSide, opts.hostNs, { macA: opts.mac });
     await nsRun(ns, 'ip', ['addr', 'add', `${opts.ip}/24`, 'dev', opts.nic]);
-    // Checksums and segmentation in software: a veth hands OVS (AF_PACKET) whatever the
-    // stack built, and the userspace datapath neither completes partial checksums nor splits
-    // 64 KiB GSO frames. On this kernel `tx off` no longer turns sg/tso/gso off by itself.
-    await nsRun(ns, 'ethtool', [
-      '-K',
-      opts.nic,
-      'tx',
-      'off',
-      'sg',
-      'off',
-      'tso',
-      'off',
-      'gso',
-      'off',
-    ]);
+    await offloadsOff(ns, opts.nic);
     return ns;
   }
+}
+
+/**
+ * Checksums and segmentation in software on a VM's NIC: a veth hands OVS (AF_PACKET) whatever
+ * the stack built, and the userspace datapath neither completes partial checksums nor splits
+ * 64 KiB GSO frames. On this kernel `tx off` no longer turns sg/tso/gso off by itself.
+ */
+export async function offloadsOff(ns: string, nic: string): Promise<void> {
+  await nsRun(ns, 'ethtool', ['-K', nic, 'tx', 'off', 'sg', 'off', 'tso', 'off', 'gso', 'off']);
 }
 
 /** ovsdb-server + ovs-vswitchd (userspace datapath) with all state in `dir`. */
