@@ -89,6 +89,19 @@ const EVENT_COUNTERS: Record<string, { help: string; labels: string[]; role?: Ro
 };
 
 type Labels = Record<string, string | number>;
+type LinkEvent = Extract<
+  BridgeNodeEvent | StationNodeEvent,
+  {
+    type:
+      | 'peer-up'
+      | 'peer-down'
+      | 'negotiated'
+      | 'auth-failed'
+      | 'auth'
+      | 'ecp-failed'
+      | 'frame-dropped';
+  }
+>;
 
 export class DaemonMetrics {
   readonly registry = new Registry();
@@ -245,27 +258,42 @@ export class DaemonMetrics {
       case 'dropped':
         this.c('splitnve_vdp_tlvs_dropped_total', { port: e.port });
         break;
-      case 'peer-up':
-      case 'peer-down':
-      case 'negotiated':
-        this.peer(e.port, e.type);
-        break;
       case 'station-new':
         this.c('splitnve_stations_new_total', { port: e.port });
         break;
+      case 'peer-up':
+      case 'peer-down':
+      case 'negotiated':
       case 'auth-failed':
-        this.c('splitnve_auth_failures_total', { port: e.port, reason: e.reason });
+      case 'auth':
+      case 'ecp-failed':
+      case 'frame-dropped':
+        this.linkEvent(e.port, e);
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** The events both nodes have, on a port (bridge) or an uplink (station). */
+  private linkEvent(port: string, e: LinkEvent): void {
+    switch (e.type) {
+      case 'peer-up':
+      case 'peer-down':
+      case 'negotiated':
+        this.peer(port, e.type);
+        break;
+      case 'auth-failed':
+        this.c('splitnve_auth_failures_total', { port, reason: e.reason });
         break;
       case 'auth':
         this.c('splitnve_auth_results_total', { status: e.status });
         break;
       case 'ecp-failed':
-        this.c('splitnve_ecp_failures_total', { port: e.port });
+        this.c('splitnve_ecp_failures_total', { port });
         break;
       case 'frame-dropped':
-        this.c('splitnve_frames_dropped_total', { port: e.port });
-        break;
-      default:
+        this.c('splitnve_frames_dropped_total', { port });
         break;
     }
   }
@@ -294,19 +322,11 @@ export class DaemonMetrics {
       case 'peer-up':
       case 'peer-down':
       case 'negotiated':
-        this.peer(e.uplink, e.type);
-        break;
       case 'auth-failed':
-        this.c('splitnve_auth_failures_total', { port: e.uplink, reason: e.reason });
-        break;
       case 'auth':
-        this.c('splitnve_auth_results_total', { status: e.status });
-        break;
       case 'ecp-failed':
-        this.c('splitnve_ecp_failures_total', { port: e.uplink });
-        break;
       case 'frame-dropped':
-        this.c('splitnve_frames_dropped_total', { port: e.uplink });
+        this.linkEvent(e.uplink, e);
         break;
       default:
         break;
