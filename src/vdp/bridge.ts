@@ -98,8 +98,7 @@ export type BridgeCause =
   | 'keepalive-expired'
   | 'admin'
   | 'takeover'
-  | 'restored'
-  | 'peer-gone';
+  | 'restored';
 
 export type BridgeEvent =
   | {
@@ -732,12 +731,6 @@ export class VdpBridgePeer {
     });
     this.unsolicited(nv, 2);
     return 'deactivated';
-  }
-
-  /** Drops every VSI without telling the station (it is gone). */
-  dropAll(cause: BridgeCause, now: number, out: BridgeEvent[]): void {
-    for (const v of [...this.vsis.values()]) this.remove(v, cause, now, out);
-    this.queue = [];
   }
 
   /** Reloads VSIs after a restart: each gets a full keep-alive period to be refreshed. */
