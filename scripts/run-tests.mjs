@@ -41,9 +41,15 @@ function listTests(dir) {
   for (const name of readdirSync(dir).sort()) {
     const p = join(dir, name);
     if (statSync(p).isDirectory()) out.push(...listTests(p));
-    else if (name.endsWith('.test.js')) out.push(p);
+    else if (name.endsWith('.test.js') && hasSource(p)) out.push(p);
   }
   return out;
+}
+
+/** A compiled test whose .ts is gone (deleted or renamed since the last build) is not run. */
+function hasSource(js) {
+  const rel = js.slice(join(root, 'dist').length + 1).replace(/\.js$/, '.ts');
+  return existsSync(join(root, rel));
 }
 
 const srcTestDir = join(root, 'test');
