@@ -1,7 +1,7 @@
 /**
  * Throw-away etcd (Debian `etcd-server` 3.4) on 127.0.0.1 for tests: one node or a 3-node
  * cluster, each member a child process of this test process (no --detach; stopped by PID),
- * data under /tmp/splitnve-etcd-<pid>-<n>/ (or `dataRoot`), fast raft timers (heartbeat 50 ms, election 500 ms)
+ * data under /tmp/splitnve-etcd-<pid>-<n>/ (or `dataRoot`), fast raft timers (heartbeat 50 ms, election 300 ms)
  * so a leader failover takes well under a second.
  *
  * Ports: the range 24000-24999 is cut into slots of 8 (client ports base+0..2, peer base+4..6);
@@ -167,7 +167,7 @@ export class EtcdCluster {
       '--heartbeat-interval',
       '50',
       '--election-timeout',
-      '500',
+      '300',
       '--logger',
       'zap',
       '--log-outputs',

@@ -287,7 +287,9 @@ test('leader SIGKILL: a publish right after takes about a second; watches and le
         `${seen} ms later, by the one watching via the dead leader ${seenPinned} ms later; ` +
         `reverse publish seen in ${seenA} ms`,
     );
-    assert.ok(took < 3000, `publish after leader failover took ${took} ms`);
+    // Issue 8: per-call deadlines so that a leader failover costs under 1 s (with etcd's
+    // election timeout at 300 ms; the write waits for the new leader).
+    assert.ok(took < 1000, `publish after leader failover took ${took} ms`);
     assert.ok(
       logged.includes('nva: etcd watch reconnected'),
       `the pinned NVE's watches did go through the dead leader (log: ${logged.join('; ')})`,
