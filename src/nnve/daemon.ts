@@ -33,6 +33,8 @@ import { BridgeNode, type BridgePortConfig, type BridgeNodeEvent } from '../node
 import { createNva, type Nva, type NvaEvent } from '../nva/index.js';
 import { parseVlanRanges, type VlanRange } from '../policy/vlan-pool.js';
 import { evbTimeUs } from '../wire/evb-tlv.js';
+import { Reason } from '../wire/status.js';
+import type { BridgePolicy } from '../vdp/bridge.js';
 import { nveIdOf, type NnveConfig, type PortSettings } from './config.js';
 import { DataPlaneSync, NvaSync } from './effects.js';
 import { logBridgeEvent, logModelEvent } from './events.js';
@@ -86,6 +88,26 @@ async function openRaw(
     },
     cfg.quotas?.unknownFramesPerSecond,
   );
+}
+
+/** Refuses new associations (reason 2, not hard) while the state store cannot be written. */
+function refuseWhileStoreFails(
+  inner: BridgePolicy,
+  failure: () => { error: string } | undefined,
+): BridgePolicy {
+  return {
+    decide(req) {
+      const f = failure();
+      if (!f) return inner.decide(req);
+      return {
+        accept: false,
+        reason: Reason.InsufficientResources,
+        hard: false,
+        message: `the nNVE cannot write its state store (${f.error}): no new association until it can`,
+      };
+    },
+    released: (port, station, vsi) => inner.released?.(port, station, vsi),
+  };
 }
 
 export function bridgePortConfig(cfg: NnveConfig, p: PortSettings, mac: string): BridgePortConfig {
@@ -172,6 +194,12 @@ export class NnveDaemon {
   private readonly loading = new Set<number>();
   private holdTimer: NodeJS.Timeout | undefined;
   private holdAt: number | undefined;
+  /**
+   * Set while state store writes fail (wall-clock ms, error): new associations are refused
+   * and the whole state is rewritten every second until a rewrite succeeds.
+   */
+  storeFailure: { since: number; error: string } | undefined;
+  private storeRetry: NodeJS.Timeout | undefined;
   private stopped = false;
   private ready = false;
   private unsubscribe: (() => void) | undefined;
@@ -221,7 +249,7 @@ export class NnveDaemon {
         ...(p.maxStations ? { maxStations: p.maxStations } : {}),
       })),
       profile: cfg.profile,
-      policy: this.drains.wrap(this.model),
+      policy: refuseWhileStoreFails(this.drains.wrap(this.model), () => this.storeFailure),
       random: seededRandom(seed),
       ...(security.hooks ? { auth: security.hooks } : {}),
     });
@@ -401,15 +429,9 @@ export class NnveDaemon {
   private onEvents(events: BridgeNodeEvent[], _now: number): void {
     this.model.applyEvents(events);
     const fx = this.model.takeEffects();
-    try {
-      this.store.apply(events, () => this.node.rememberable(), this.tags.takeDirty());
-    } catch (e) {
-      this.counters.storeErrors++;
-      this.log.error(
-        { event: 'store.error', err: (e as Error).message },
-        'state store write failed',
-      );
-    }
+    this.commit(() =>
+      this.store.apply(events, () => this.node.rememberable(), this.tags.takeDirty()),
+    );
     for (const e of events) {
       this.counters.events.set(e.type, (this.counters.events.get(e.type) ?? 0) + 1);
       logBridgeEvent(this.log, e);
@@ -427,7 +449,7 @@ export class NnveDaemon {
       this.deassociateVn(e.vni, 'vn-deleted');
     }
     const fx = this.model.takeEffects();
-    this.store.applyTags(this.tags.takeDirty());
+    this.commit(() => this.store.applyTags(this.tags.takeDirty()));
     this.applyEffects(fx);
   }
 
@@ -478,20 +500,83 @@ export class NnveDaemon {
         this.holdTimer = undefined;
         this.holdAt = undefined;
         this.tags.expire(this.clock());
-        try {
-          this.store.applyTags(this.tags.takeDirty());
-        } catch (e) {
-          this.counters.storeErrors++;
-          this.log.error(
-            { event: 'store.error', err: (e as Error).message },
-            'state store write failed',
-          );
-        }
+        this.commit(() => this.store.applyTags(this.tags.takeDirty()));
         this.applyEffects(this.model.takeEffects());
       },
       Math.min(2 ** 31 - 1, Math.max(0, at - this.clock())),
     );
     this.holdTimer.unref();
+  }
+
+  /**
+   * One state store write. The step's state is committed before its frames leave; when the
+   * write fails, this step's answers still go (the state is already in memory), but from then
+   * on the policy refuses every new association (reason 2) and the whole state is rewritten
+   * every second until that works: nothing that was answered stays unwritten for longer.
+   */
+  private commit(write: () => void): void {
+    if (this.storeFailure) {
+      this.tags.takeDirty(); // the rewrite covers them
+      this.rewriteStore();
+      return;
+    }
+    try {
+      write();
+    } catch (e) {
+      this.storeFailed(e);
+    }
+  }
+
+  private storeFailed(e: unknown): void {
+    const error = (e as Error).message ?? String(e);
+    this.counters.storeErrors++;
+    if (!this.storeFailure) {
+      this.storeFailure = { since: Date.now(), error };
+      this.counters.events.set('store-failed', (this.counters.events.get('store-failed') ?? 0) + 1);
+      this.log.error(
+        { event: 'store.failed', err: error },
+        `state store write failed (${error}): new associations are refused until the state is written again`,
+      );
+    }
+    if (!this.storeRetry && !this.stopped) {
+      this.storeRetry = setTimeout(() => {
+        this.storeRetry = undefined;
+        if (this.storeFailure) this.rewriteStore();
+      }, 1000);
+      this.storeRetry.unref();
+    }
+  }
+
+  /** Writes the whole state (after failed writes); clears the failure when it works. */
+  private rewriteStore(): void {
+    try {
+      this.tags.takeDirty();
+      this.store.rewrite(
+        this.node.vsis().map((v) => ({ port: v.port, station: v.station, vsi: v.vsi })),
+        this.node.rememberable(),
+        this.tags.list().map((t) => ({
+          segment: t.segment,
+          vni: t.vni,
+          vid: t.vid,
+          heldUntil: t.heldUntil,
+        })),
+      );
+    } catch (e) {
+      this.storeFailed(e);
+      return;
+    }
+    const f = this.storeFailure;
+    this.storeFailure = undefined;
+    if (f) {
+      this.counters.events.set(
+        'store-recovered',
+        (this.counters.events.get('store-recovered') ?? 0) + 1,
+      );
+      this.log.info(
+        { event: 'store.recovered', failedMs: Date.now() - f.since },
+        'state store written again: new associations are accepted',
+      );
+    }
   }
 
   /** Keep-alive expiry of a VSI, from negotiated values (for views). */
@@ -575,6 +660,9 @@ export class NnveDaemon {
     this.stopped = true;
     this.driver.stop();
     if (this.holdTimer) clearTimeout(this.holdTimer);
+    if (this.storeRetry) clearTimeout(this.storeRetry);
+    // A last try to leave the store with what was answered.
+    if (this.storeFailure) this.rewriteStore();
     await this.api.close();
     for (const l of this.links.values()) await l.close();
     // Let queued effects finish (bounded), then leave the data plane as it is.

@@ -190,10 +190,18 @@ const DataPlaneStateSchema = z
 export const NNVE_ROUTE_DOCS: RouteDocs = {
   'GET /v1/health': {
     tag: 'Views',
-    summary: 'Liveness, identity in the NVA, data plane and NVA queues',
+    summary: 'Liveness, identity in the NVA, state store, data plane and NVA queues',
     response: HealthSchema.extend({
       nve: z.string(),
       vtep: z.string(),
+      store: z
+        .object({
+          ok: z.boolean(),
+          since: z.string().optional().describe('when writes began to fail (ISO 8601)'),
+          error: z.string().optional(),
+        })
+        .strict()
+        .describe('false while state store writes fail: new associations are refused (reason 2)'),
       dataplane: SyncHealthSchema,
       nva: SyncHealthSchema,
     }).strict(),

@@ -79,6 +79,13 @@ export function registerNnveRoutes(app: FastifyInstance, d: NnveDaemon): void {
     uptimeS: Math.round((Date.now() - d.startedAt) / 1000),
     nve: d.nveId,
     vtep: d.vtep,
+    store: d.storeFailure
+      ? {
+          ok: false,
+          since: new Date(d.storeFailure.since).toISOString(),
+          error: d.storeFailure.error,
+        }
+      : { ok: true },
     dataplane: { kind: d.dp.kind, pending: d.dpSync.pending, lastError: d.dpSync.stats.lastError },
     nva: { kind: d.nva.kind, pending: d.nvaSync.pending, lastError: d.nvaSync.stats.lastError },
   }));

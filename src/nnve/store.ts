@@ -167,6 +167,26 @@ export class NnveStore {
     tx();
   }
 
+  /**
+   * Replaces everything with the daemon's whole state in one transaction: after a failed
+   * write, this brings the store back to what the daemon holds.
+   */
+  rewrite(
+    tsis: readonly { port: string; station: string; vsi: BridgeVsi }[],
+    stations: readonly RememberedStation[],
+    tags: readonly TagRecord[],
+  ): void {
+    this.db.transaction(() => {
+      this.db.exec('DELETE FROM tsi; DELETE FROM station; DELETE FROM tag;');
+      const now = Date.now();
+      for (const t of tsis) {
+        this.upsertTsi.run(t.port, t.station, t.vsi.key, t.vsi.state, vsiToJson(t.vsi), now);
+      }
+      for (const st of stations) this.upsertStation.run(st.port, st.station, JSON.stringify(st));
+      for (const t of tags) this.upsertTag.run(t.segment, t.vni, t.vid, t.heldUntil);
+    })();
+  }
+
   /** Commits tag changes alone (a hold ended). */
   applyTags(tags: ReadonlyMap<string, TagRecord | null>): void {
     if (tags.size === 0) return;
