@@ -235,9 +235,11 @@ describe('tnve over veth with real daemons', () => {
     await lab.call('h1', 'PUT', '/v1/vms/r1', def(5, 5004));
     await lab.call('h1', 'POST', '/v1/vms/r1/start', {});
     const mark = n1.tsiLogs().length;
+    const t0 = performance.now();
     await h1.stop();
     h1 = await lab.tnve('h1', ns.h1!, [up.h1!], ['--ovs-db', ovs.db]);
     await h1.waitLog((l) => l.event === 'state.restored', 'restore');
+    const outageMs = performance.now() - t0;
     const vms = await lab.call<{ name: string; state: string }[]>('h1', 'GET', '/v1/vms');
     assert.deepEqual(
       vms.map((v) => `${v.name}:${v.state}`),
@@ -246,8 +248,18 @@ describe('tnve over veth with real daemons', () => {
     // keep-alives resume from the new process: both stay Activated on the nNVE
     await new Promise((r) => setTimeout(r, 1500));
     const changes = n1.tsiLogs().slice(mark);
-    t.diagnostic(`TSI changes on the nNVE across the restart: ${changes.length}`);
-    if (changes.every((c) => c.cause !== 'keepalive-expired')) assert.deepEqual(changes, []);
+    t.diagnostic(
+      `TSI changes on the nNVE across the restart: ${changes.length} (agent down ${Math.round(outageMs)} ms)`,
+    );
+    // The nNVE expires a VSI 1.5·((2R+1)·ACK + RKA) after its last keep-alive: ~2.07 s with
+    // these timers. A restart well inside that must change nothing; only a restart that took
+    // about that long (a loaded machine) may show expiries, and then nothing else.
+    if (outageMs < 1500) assert.deepEqual(changes, []);
+    else
+      assert.deepEqual(
+        changes.filter((c) => c.cause !== 'keepalive-expired' && c.cause !== 'request'),
+        [],
+      );
     await lab.until(
       () =>
         n1.tsiStates().get(`${up.n1p1}|${vsi(4)}`) === 'Activated' &&
