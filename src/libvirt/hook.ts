@@ -2,19 +2,35 @@
  * The libvirt qemu hook (`/etc/libvirt/hooks/qemu <domain> <operation> <sub-operation> <extra>`,
  * the domain XML on stdin): libvirt's operations become tNVE lifecycle calls.
  *
+ * What libvirt passes (its docs/hooks.rst; the virHookCall()s in src/qemu/qemu_process.c and
+ * qemu_migration.c): `prepare|start|started|reconnect|attach begin -`, `migrate begin -`
+ * (destination only), `restore begin -`, `stopped end -` and `release end <extra>` where
+ * <extra> is `-` before libvirt 10.5.0 and the shutoff reason since (unknown, shutdown,
+ * destroyed, crashed, migrated, saved, failed, "from snapshot", daemon). So the hook decides
+ * from the operation and the tNVE's own state of the VM, and takes a shutoff reason only as
+ * a refinement when libvirt gives one.
+ *
  * | libvirt                        | tNVE                                                  |
  * |--------------------------------|-------------------------------------------------------|
  * | migrate begin (destination)    | migrate-in begin: pre-associate-RR, M=1 (fails -> the |
  * |                                | incoming migration is cancelled)                      |
  * | prepare begin                  | define (pre-associate-RR when configured)             |
- * | restore begin                  | define (the saved VM stays suspended)                 |
+ * | restore begin                  | define (a VM the orchestrator suspended stays so)     |
  * | start begin                    | start / resume: Associate; fails -> libvirt does not  |
  * |                                | start the VM (no VM runs unconnected)                 |
  * | started begin                  | check that every TSI is Activated (warns only)        |
  * | stopped end                    | nothing (release follows)                             |
- * | release end <reason>           | migrated: migrate-out commit (De-Associate S=1);      |
- * |                                | saved: suspend (Pre-Associate-RR S=1); else: stop     |
- * |                                | (De-Associate); an incoming VM: migrate-in abort      |
+ * | release end, VM incoming       | migrate-in abort (the incoming migration failed)      |
+ * | release end, VM outgoing or    | migrate-out commit (De-Associate S=1): the            |
+ * | switched                       | orchestrator called migrate-out begin before the      |
+ * |                                | migration                                             |
+ * | release end, VM suspended      | nothing: the orchestrator suspended it (S=1) for a    |
+ * |                                | save; `restore` + `start` resume it                   |
+ * | release end, otherwise         | stop (De-Associate): a shutdown, destroy, crash, and  |
+ * |                                | before libvirt 10.5.0 also a save or a migration the  |
+ * |                                | orchestrator did not announce (the hook cannot tell)  |
+ * | release end migrated / saved   | (libvirt >= 10.5.0) migrate-out commit / suspend, as  |
+ * |                                | if the orchestrator had announced it                  |
  * | reconnect / attach begin       | reconcile to running (never fails: libvirt would kill |
  * |                                | the running QEMU)                                     |
  *
@@ -51,6 +67,49 @@ async function getVm(api: string, name: string): Promise<VmState | undefined> {
     if (e instanceof ApiCallError && e.status === 404) return undefined;
     throw e;
   }
+}
+
+/** libvirt's shutoff reasons (`release end <reason>`, libvirt >= 10.5.0; `-` before). */
+export const SHUTOFF_REASONS = [
+  'unknown',
+  'shutdown',
+  'destroyed',
+  'crashed',
+  'migrated',
+  'saved',
+  'failed',
+  'from snapshot',
+  'daemon',
+] as const;
+
+/**
+ * What `release end <extra>` does with a VM in `state`: the tNVE's state decides; a shutoff
+ * reason (libvirt >= 10.5.0) refines it where the state cannot know (an unannounced save or
+ * migration, an announced migration that did not complete). `-` and `unknown` say nothing.
+ */
+export function releaseAction(
+  state: string,
+  extra: string | undefined,
+): { op?: string; why: string } {
+  const reason =
+    extra !== 'unknown' && (SHUTOFF_REASONS as readonly string[]).includes(extra ?? '')
+      ? extra
+      : undefined;
+  const leaving = state === 'outgoing' || state === 'switched';
+  if (state === 'incoming') return { op: 'migrate-in/abort', why: 'the incoming migration failed' };
+  if (state === 'removing') return { why: 'being removed already' };
+  if (state === 'shutoff') return { why: 'shut off already' };
+  if (reason === 'migrated') return { op: 'migrate-out/commit', why: 'libvirt: migrated' };
+  if (leaving && reason === undefined)
+    return { op: 'migrate-out/commit', why: 'migrating out (migrate-out begin)' };
+  if (reason === 'saved')
+    return state === 'suspended'
+      ? { why: 'libvirt: saved, suspended already' }
+      : { op: 'suspend', why: 'libvirt: saved' };
+  if (state === 'suspended' && reason === undefined)
+    return { why: 'suspended by the orchestrator: kept for restore' };
+  if (leaving) return { op: 'stop', why: `libvirt: ${reason}, the migration did not complete` };
+  return { op: 'stop', why: reason ? `libvirt: ${reason}` : 'stopped (no reason given)' };
 }
 
 export async function runHook(
@@ -147,12 +206,9 @@ export async function runHook(
       case 'release': {
         const cur = await getVm(opts.api, name);
         if (!cur) return { code: 0, lines: [...lines, `${name}: not known to the tNVE`] };
-        const reason = extra && extra !== '-' ? extra : 'unknown';
-        if (cur.state === 'incoming') await call('POST', `/v1/vms/${enc}/migrate-in/abort`, t);
-        else if (reason === 'migrated') await call('POST', `/v1/vms/${enc}/migrate-out/commit`, t);
-        else if (reason === 'saved') await call('POST', `/v1/vms/${enc}/suspend`, t);
-        else if (cur.state !== 'shutoff') await call('POST', `/v1/vms/${enc}/stop`, t);
-        else lines.push(`${name} is shut off already`);
+        const action = releaseAction(cur.state, extra);
+        lines.push(`${name} is ${cur.state}: ${action.why}`);
+        if (action.op) await call('POST', `/v1/vms/${enc}/${action.op}`, t);
         return { code: 0, lines };
       }
       case 'reconnect':
