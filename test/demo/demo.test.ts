@@ -78,6 +78,7 @@ function checkOutput(lines: readonly string[]): void {
     const side = (who: string): string[] =>
       s.body.filter((l) => new RegExp(`^t=\\d+\\.\\d{3}s\\s+${who}\\s`).test(l));
     const nnve = side('nnve');
+    assert.ok(nnve.length > 0 && nnve.every((l) => l.includes(`TSI ${VM}`)), s.body.join('\n'));
     const st = side(step.who);
     for (const re of step.nnve)
       assert.ok(
