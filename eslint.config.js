@@ -38,4 +38,39 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
+  // Sans-IO core: no I/O, no timers, no clock reads (time is an argument, outputs are actions).
+  // A guard so a stray Date.now() or fs call fails lint instead of making the core untestable.
+  // node:crypto stays allowed (HMAC is pure computation).
+  {
+    files: ['src/wire/**', 'src/ecp/**', 'src/evb/**', 'src/vdp/**', 'src/node/**'],
+    rules: {
+      'no-restricted-globals': [
+        'error',
+        ...['setTimeout', 'setInterval', 'setImmediate', 'Date', 'performance', 'process'].map(
+          (name) => ({ name, message: 'sans-IO core: take time and effects as arguments' }),
+        ),
+      ],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            'fs',
+            'fs/promises',
+            'net',
+            'dgram',
+            'child_process',
+            'timers',
+            'timers/promises',
+            'worker_threads',
+            'os',
+          ].flatMap((m) =>
+            [m, `node:${m}`].map((name) => ({
+              name,
+              message: 'sans-IO core: I/O belongs to the drivers at the edge',
+            })),
+          ),
+        },
+      ],
+    },
+  },
 );

@@ -56,8 +56,17 @@ export class World {
   readonly violations: string[] = [];
   readonly bridgeEvents: BridgeNodeEvent[] = [];
   readonly stationEvents: (StationNodeEvent & { station: number })[] = [];
+  /**
+   * The same invariant as the stations' `vsi-state` events tell it. A takeover can make two
+   * stations believe it for a moment (the bridge moves it at once and tells the old holder
+   * with an unsolicited message still in flight), so these are transient overlaps; see
+   * `stationsActivatedTwice` for what must hold once the network is quiet.
+   */
+  readonly stationOverlaps: string[] = [];
   /** VSI key -> station index where the bridge has it Activated. */
   private activeAt = new Map<string, string>();
+  /** VSI key -> indexes of the stations that hold it Activated. */
+  private stationActive = new Map<string, Set<number>>();
   private nextReq = 0;
   private readonly opts: WorldOptions;
 
@@ -206,6 +215,19 @@ export class World {
     const idx = Number(node.slice(2));
     const e = ev as StationNodeEvent;
     this.stationEvents.push({ ...e, station: idx });
+    if (e.type === 'vsi-state') {
+      const at = this.stationActive.get(e.key) ?? new Set<number>();
+      if (e.to === 'associated') {
+        const others = [...at].filter((j) => j !== idx);
+        if (others.length > 0) {
+          this.stationOverlaps.push(
+            `t=${this.fabric.now} VSI ${e.vsiId} Activated at hv${idx} while Activated at ${others.map((j) => `hv${j}`).join(', ')}`,
+          );
+        }
+        at.add(idx);
+        this.stationActive.set(e.key, at);
+      } else at.delete(idx);
+    }
     if (e.type === 'request-result' && e.requestId) this.results.set(e.requestId, e);
   }
 
@@ -223,6 +245,33 @@ export class World {
     const m = new Map<string, VsiState>();
     for (const v of this.stations[i]!.vsis('eth0')) if (v.state !== 'init') m.set(v.key, v.state);
     return m;
+  }
+
+  /**
+   * VSI ids Activated on more than one station now, by the stations' views, and stations
+   * whose `vsi-state` events do not add up to their view (what an orchestrator following
+   * the events would believe differs from the station's state).
+   */
+  stationsActivatedTwice(): string[] {
+    const out: string[] = [];
+    const at = new Map<string, number[]>();
+    this.stations.forEach((_, i) => {
+      for (const [k, s] of this.stationView(i)) {
+        if (s === 'associated') at.set(k, [...(at.get(k) ?? []), i]);
+        const byEvents = this.stationActive.get(k)?.has(i) ?? false;
+        if (byEvents !== (s === 'associated'))
+          out.push(`hv${i} ${k}: view ${s}, events say ${byEvents ? '' : 'not '}Activated`);
+      }
+    });
+    for (const [k, set] of this.stationActive)
+      for (const i of set)
+        if (this.stationView(i).get(k) !== 'associated')
+          out.push(
+            `hv${i} ${k}: events say Activated, view ${this.stationView(i).get(k) ?? 'init'}`,
+          );
+    for (const [k, is] of at)
+      if (is.length > 1) out.push(`${k} Activated on ${is.map((i) => `hv${i}`).join(' and ')}`);
+    return out;
   }
 
   /** Differences between what each station believes and what the bridge holds. */
@@ -261,6 +310,8 @@ export class World {
       else if (v.state !== 'init' && v.spec) saved.push({ spec: v.spec, state: v.state });
     }
     const remembered = this.stations[i]!.rememberable('eth0');
+    // the new instance holds nothing until its re-assertions are answered
+    for (const at of this.stationActive.values()) at.delete(i);
     const s = this.newStation(i, generation);
     this.stations[i] = s;
     this.fabric.replaceNode(new SimStation(`hv${i}`, s));

@@ -92,13 +92,7 @@ export const ECHO_POLICY: BridgePolicy = {
 };
 
 export type BridgeCause =
-  | 'request'
-  | 'update'
-  | 'deassociate'
-  | 'keepalive-expired'
-  | 'admin'
-  | 'takeover'
-  | 'restored';
+  'request' | 'update' | 'deassociate' | 'keepalive-expired' | 'admin' | 'takeover' | 'restored';
 
 export type BridgeEvent =
   | {

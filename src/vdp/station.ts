@@ -15,8 +15,21 @@ import { ECP_MAX_ULPDU } from '../wire/ecp.js';
 import { isGroupFormat, isIpFormat, type FilterEntry } from '../wire/filter.js';
 import type { WireOptions } from '../wire/options.js';
 import { decodeStatus, reasonName, requestStatus, STATUS_RESPONSE } from '../wire/status.js';
-import { encodeVdp, encodeVsi, vsiIdToString, vsiKey, type VsiTlv } from '../wire/vdp.js';
-import { packPdu, type OutgoingTlv, type PackOptions, type ParsedVdpPdu } from './pdu.js';
+import {
+  AUTH_TLV_LEN,
+  encodeVdp,
+  encodeVsi,
+  vsiIdToString,
+  vsiKey,
+  type VsiTlv,
+} from '../wire/vdp.js';
+import {
+  MANAGER_ID_TLV_LEN,
+  packPdu,
+  type OutgoingTlv,
+  type PackOptions,
+  type ParsedVdpPdu,
+} from './pdu.js';
 import {
   keepAliveUs,
   MODE_DE_ASSOCIATE,
@@ -306,10 +319,21 @@ export class VdpStation {
         message: 'deactivate (associate -> pre-associate) needs the splitnve profile',
       };
     }
+    let size: number;
     try {
-      encodeVsi(new ByteWriter(64), { type: req.mode, status: 0, ...s }, this.cfg.wire);
+      size = this.tlvBytes(req.mode, req.hints ?? {}, s).length;
     } catch (e) {
       return { error: 'invalid', message: (e as Error).message };
+    }
+    // One VSI TLV (with its org TLVs) must fit in one ECPDU with the Manager ID, the
+    // authentication TLV (whether or not this peer signs: it may later) and End; a bigger one
+    // could never be sent (the ECP encoder refused it by throwing, leaving the VSI stuck).
+    const room = ECP_MAX_ULPDU - MANAGER_ID_TLV_LEN - AUTH_TLV_LEN - 2;
+    if (size > room) {
+      return {
+        error: 'invalid',
+        message: `VSI TLV with its org-specific TLVs is ${size} octets, more than the ${room} that fit in one ECPDU`,
+      };
     }
     return undefined;
   }
@@ -394,7 +418,7 @@ export class VdpStation {
       const key = this.queue[i]!;
       const p = this.vsis.get(key)?.pending;
       if (!p || p.phase !== 'queued') continue;
-      const bytes = this.tlvBytes(p);
+      const bytes = this.tlvBytes(p.mode, p.hints, p.spec);
       items.push({ managerId: p.spec.managerId, bytes, ref: { key, gen: p.gen } });
       at.push(i);
       size += bytes.length;
@@ -424,11 +448,11 @@ export class VdpStation {
     return { payload: packed.payload, token };
   }
 
-  private tlvBytes(p: Pending): Uint8Array {
+  private tlvBytes(mode: VsiMode, hints: Hints, spec: VsiSpec): Uint8Array {
     const w = new ByteWriter(64);
-    encodeVsi(w, { type: p.mode, status: requestStatus(p.hints), ...p.spec }, this.cfg.wire);
-    if (p.spec.orgTlvs && p.spec.orgTlvs.length > 0) {
-      const org = encodeVdp(p.spec.orgTlvs, this.cfg.wire);
+    encodeVsi(w, { type: mode, status: requestStatus(hints), ...spec }, this.cfg.wire);
+    if (spec.orgTlvs && spec.orgTlvs.length > 0) {
+      const org = encodeVdp(spec.orgTlvs, this.cfg.wire);
       w.bytes(org.subarray(0, org.length - 2)); // without its End
     }
     return w.finish();
