@@ -10,9 +10,10 @@
  * the power) starts above anything sent before, as long as the clock did not go back; 2^64 is
  * reached in the year ~2540.
  *
- * Incoming: the last accepted sequence per (port/uplink, peer) is written through on every
- * accepted PDU (one prepared UPSERT), so a PDU captured before a restart of either side is
- * still a replay after it.
+ * Incoming: the last accepted sequence per (scope, peer) is written through on every accepted
+ * PDU (one prepared UPSERT), so a PDU captured before a restart of either side is still a
+ * replay after it. The scope is what the caller makes it: the nNVE uses one scope for all its
+ * ports (`collapseScopes`), the tNVE one per uplink.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
@@ -95,6 +96,35 @@ export class SequenceStore {
   accepted(local: string, peer: string, seq: bigint): void {
     this.putAccepted.run(local, peer, seq.toString(), Date.now());
     this.acceptedCache.set(`${local}|${peer}`, seq);
+  }
+
+  /**
+   * Folds every row into `scope`, keeping per peer the highest sequence of any scope (rows
+   * written when the nNVE still kept one window per port). Returns the number of rows folded.
+   */
+  collapseScopes(scope: string): number {
+    const rows = this.db
+      .prepare('SELECT local, peer, seq FROM accepted WHERE local <> ?')
+      .all(scope) as { local: string; peer: string; seq: string }[];
+    if (rows.length === 0) return 0;
+    const high = new Map<string, bigint>();
+    const kept = this.db.prepare('SELECT peer, seq FROM accepted WHERE local = ?').all(scope) as {
+      peer: string;
+      seq: string;
+    }[];
+    for (const r of [...kept, ...rows]) {
+      const v = BigInt(r.seq);
+      const h = high.get(r.peer);
+      if (h === undefined || v > h) high.set(r.peer, v);
+    }
+    const now = Date.now();
+    this.db.transaction(() => {
+      for (const [peer, seq] of high) this.putAccepted.run(scope, peer, seq.toString(), now);
+      this.db.prepare('DELETE FROM accepted WHERE local <> ?').run(scope);
+    })();
+    this.acceptedCache.clear();
+    for (const [peer, seq] of high) this.acceptedCache.set(`${scope}|${peer}`, seq);
+    return rows.length;
   }
 
   /** Number of peers with a recorded sequence. */
