@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import type { AuthHooks, AuthMode } from '../vdp/auth.js';
 import { normalizeMac } from '../wire/bytes.js';
 import { AuthConfigSchema, type AuthConfig, type AuthConfigInput } from './config.js';
-import { SequenceStore, type SequenceStoreOptions } from './sequence-store.js';
+import { SequenceStore, sequenceAt, type SequenceStoreOptions } from './sequence-store.js';
 
 export const MIN_KEY_OCTETS = 16;
 export const MAX_KEY_OCTETS = 64;
@@ -297,8 +297,17 @@ export class KeyStore implements AuthHooks {
     return k?.key;
   }
 
+  /**
+   * The last accepted sequence, raised with `maxSequenceAgeMs` to the sequence a sender
+   * following the clock signed that long ago: older PDUs are replays even with no state here.
+   */
   lastAccepted(local: string, peer: string): bigint | undefined {
-    return this.seq.lastAccepted(this.scopeOf(local), peer);
+    const stored = this.seq.lastAccepted(this.scopeOf(local), peer);
+    const age = this.cfg.maxSequenceAgeMs;
+    if (age === undefined) return stored;
+    const oldest = sequenceAt((this.opts.sequence?.clockMs ?? Date.now)() - age);
+    if (oldest === 0n) return stored;
+    return stored === undefined || stored < oldest - 1n ? oldest - 1n : stored;
   }
 
   accepted(local: string, peer: string, sequence: bigint): void {
