@@ -150,7 +150,8 @@ export interface StationNodeStats {
   framesDropped: number;
   /**
    * ECP requests dropped, under auth `require`, from a source while no nNVE is pinned because
-   * their PDU failed authentication (not ACKed, nothing pinned; each also an `auth-failed`).
+   * their PDU did not parse or failed authentication (not ACKed, nothing pinned; each also a
+   * `frame-dropped` or `auth-failed` event).
    */
   unpinnedRejected: number;
 }
