@@ -47,6 +47,13 @@ export const AuthConfigSchema = z
     signWith: z.enum(['newest', 'peer']).optional(),
     /** Sequences reserved per SQLite write (a crash skips at most this many). */
     sequenceBlock: z.number().int().min(1).max(1_000_000).default(4096),
+    /**
+     * Refuse (as `replay`) PDUs signed longer ago than this, by the sequence (a splitnve sender
+     * keeps its sequence at or above wall clock µs × 1024). Bounds how old a capture can be
+     * replayed even after our sequence store was lost. Needs both ends' clocks in sync (NTP)
+     * to well within it, and peers running a splitnve that follows the clock. Default: off.
+     */
+    maxSequenceAgeMs: z.number().int().min(10_000).optional(),
   })
   .strict();
 

@@ -10,13 +10,19 @@
  *   otherwise the old keys stay and the error says which file is wrong.
  * - Policy per port/uplink: `require`, `prefer` or `off`.
  * - Outgoing sequences and last accepted sequences persist in SQLite (`SequenceStore`).
+ * - Replay window: the nNVE keeps ONE last-accepted sequence per station for all its ports. A
+ *   station numbers every PDU it sends from one counter (per daemon, strictly increasing on
+ *   every uplink), and the HMAC does not cover the receiving port, so a window per (port,
+ *   station) would let a PDU captured on one port be replayed on another. The tNVE keeps one
+ *   per (uplink, nNVE): the nNVE's counter is shared by all its sessions, whose PDUs may reach
+ *   different uplinks in any order.
  */
 import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { AuthHooks, AuthMode } from '../vdp/auth.js';
 import { normalizeMac } from '../wire/bytes.js';
 import { AuthConfigSchema, type AuthConfig, type AuthConfigInput } from './config.js';
-import { SequenceStore, type SequenceStoreOptions } from './sequence-store.js';
+import { SequenceStore, sequenceAt, type SequenceStoreOptions } from './sequence-store.js';
 
 export const MIN_KEY_OCTETS = 16;
 export const MAX_KEY_OCTETS = 64;
@@ -24,6 +30,8 @@ export const MAX_KEY_OCTETS = 64;
 export const MAX_KEYS_PER_STATION = 2;
 /** Station key (tNVE, no `station` given): serves every uplink. */
 const ANY = '*';
+/** nNVE: the replay-window scope shared by all ports. */
+export const ALL_PORTS = '*';
 const KEY_FILE_RE = /^([0-9a-f]{2}(?:-[0-9a-f]{2}){5})\.(\d{1,5})\.key$/i;
 
 export interface KeyStoreOptions {
@@ -176,7 +184,14 @@ export class KeyStore implements AuthHooks {
       block: cfg.sequenceBlock,
       ...opts.sequence,
     });
+    // Rows from when the nNVE kept a window per (port, station): fold them, highest wins.
+    if (opts.role === 'bridge') this.seq.collapseScopes(ALL_PORTS);
     this.count();
+  }
+
+  /** Where the replay window of a peer lives: per station across ports (nNVE), per uplink (tNVE). */
+  private scopeOf(local: string): string {
+    return this.opts.role === 'bridge' ? ALL_PORTS : local;
   }
 
   /** Validates the configuration and reads every key; throws naming what is wrong. */
@@ -282,12 +297,21 @@ export class KeyStore implements AuthHooks {
     return k?.key;
   }
 
+  /**
+   * The last accepted sequence, raised with `maxSequenceAgeMs` to the sequence a sender
+   * following the clock signed that long ago: older PDUs are replays even with no state here.
+   */
   lastAccepted(local: string, peer: string): bigint | undefined {
-    return this.seq.lastAccepted(local, peer);
+    const stored = this.seq.lastAccepted(this.scopeOf(local), peer);
+    const age = this.cfg.maxSequenceAgeMs;
+    if (age === undefined) return stored;
+    const oldest = sequenceAt((this.opts.sequence?.clockMs ?? Date.now)() - age);
+    if (oldest === 0n) return stored;
+    return stored === undefined || stored < oldest - 1n ? oldest - 1n : stored;
   }
 
   accepted(local: string, peer: string, sequence: bigint): void {
-    this.seq.accepted(local, peer, sequence);
+    this.seq.accepted(this.scopeOf(local), peer, sequence);
     const id = `${local}|${peer}`;
     if (this.lastLookup?.id === id) this.peerKeyId.set(id, this.lastLookup.keyId);
   }

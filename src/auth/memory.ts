@@ -52,11 +52,16 @@ export class MemoryAuthHooks implements AuthHooks {
     return s !== undefined ? this.o.keys.get(s)?.get(keyId) : undefined;
   }
 
+  /** The replay window: per station across all ports (bridge), per uplink (station); see KeyStore. */
+  private window(local: string, peer: string): string {
+    return this.o.role === 'bridge' ? peer : `${local}|${peer}`;
+  }
+
   lastAccepted(local: string, peer: string): bigint | undefined {
-    return this.last.get(`${local}|${peer}`);
+    return this.last.get(this.window(local, peer));
   }
 
   accepted(local: string, peer: string, sequence: bigint): void {
-    this.last.set(`${local}|${peer}`, sequence);
+    this.last.set(this.window(local, peer), sequence);
   }
 }

@@ -15,7 +15,7 @@ import {
   type EvbOutput,
 } from '../evb/agent.js';
 import { isGroupMac, normalizeMac } from '../wire/bytes.js';
-import { ECP_SUBTYPE_VDP } from '../wire/ecp.js';
+import { ECP_OP_REQUEST, ECP_SUBTYPE_VDP } from '../wire/ecp.js';
 import {
   encodeEthernet,
   ETHERTYPE_ECP,
@@ -135,7 +135,10 @@ interface Uplink {
   readonly ecp: EcpEndpoint<StationToken>;
   readonly vdp: VdpStation;
   readonly accept: Set<string>;
-  /** The nNVE's MAC once known (configured unicast peer, LLDP, or its first ECP frame). */
+  /**
+   * The nNVE's MAC once known: the configured unicast peer, else LLDP or its first ECP frame;
+   * under auth `require` only the source of the first PDU that passed authentication.
+   */
   bridge: string | undefined;
   destination: string;
   authStatus: 'authenticated' | 'unsigned' | 'failed' | undefined;
@@ -145,10 +148,21 @@ export interface StationNodeStats {
   framesIn: number;
   framesOut: number;
   framesDropped: number;
+  /**
+   * ECP requests dropped, under auth `require`, from a source while no nNVE is pinned because
+   * their PDU did not parse or failed authentication (not ACKed, nothing pinned; each also a
+   * `frame-dropped` or `auth-failed` event).
+   */
+  unpinnedRejected: number;
 }
 
 export class StationNode {
-  readonly stats: StationNodeStats = { framesIn: 0, framesOut: 0, framesDropped: 0 };
+  readonly stats: StationNodeStats = {
+    framesIn: 0,
+    framesOut: 0,
+    framesDropped: 0,
+    unpinnedRejected: 0,
+  };
   private readonly uplinks = new Map<string, Uplink>();
   private readonly timers = new TimerQueue();
   private readonly wire: WireOptions;
@@ -362,7 +376,20 @@ export class StationNode {
       this.evbOutputs(u, eo, now, out);
       return out;
     }
-    if (u.bridge === undefined) u.bridge = i.source;
+    if (u.bridge === undefined) {
+      if (!this.mustAuthenticateToPin(u)) u.bridge = i.source;
+      else if (i.header.op === ECP_OP_REQUEST) {
+        if (!this.pinIfAuthentic(u, i.source, i.destination, i.ulpdu, i.base, out)) return out;
+      } else {
+        // An ACK (of our request to the group address) carries nothing to authenticate: it
+        // reaches ECP, but pins nothing.
+        const eco: EcpOutput<StationToken>[] = [];
+        u.ecp.receiveDecoded(i.header, i.ulpdu, now, eco);
+        this.ecpOutputs(u, eco, now, out, i.base, i.destination);
+        this.pump(u, now, out);
+        return out;
+      }
+    }
     if (i.source !== u.bridge)
       return this.drop(out, uplink, i.source, `ECP from ${i.source}, our nNVE is ${u.bridge}`);
     const eco: EcpOutput<StationToken>[] = [];
@@ -393,6 +420,77 @@ export class StationNode {
       }
     }
     return out;
+  }
+
+  /**
+   * Under `require` the nNVE is pinned by a PDU that passes authentication, never by LLDP or
+   * an unchecked frame: one spoofed frame must not lock the uplink out of its real nNVE.
+   */
+  private mustAuthenticateToPin(u: Uplink): boolean {
+    const a = this.cfg.auth;
+    return a !== undefined && a.mode(u.cfg.name, u.destination) === 'require';
+  }
+
+  /**
+   * An ECP request from `source` while no nNVE is pinned, under `require`: its PDU is checked
+   * (without recording the sequence: it is recorded when ECP delivers it, next). Passes: the
+   * source becomes the uplink's nNVE. Fails: counted, reported and dropped, not ACKed (a
+   * made-up source must not make us transmit), and nothing is pinned.
+   */
+  private pinIfAuthentic(
+    u: Uplink,
+    source: string,
+    destination: string,
+    ulpdu: Uint8Array,
+    base: number,
+    out: StationNodeOutput[],
+  ): boolean {
+    const name = u.cfg.name;
+    const p = parseVdpPdu(ulpdu, this.wire, base);
+    if (!p.ok) {
+      this.stats.unpinnedRejected++;
+      this.drop(out, name, source, p.error.message, p.error.field, p.error.offset);
+      return false;
+    }
+    const v = gate(
+      this.cfg.auth,
+      name,
+      source,
+      u.vdp.getCaps().profile,
+      destination,
+      ulpdu,
+      p.value.auth,
+      false,
+    );
+    if (!v.pass) {
+      this.stats.unpinnedRejected++;
+      this.stats.framesDropped++;
+      const { pass: _pass, ...failure } = v;
+      out.push({
+        type: 'event',
+        event: { type: 'auth-failed', uplink: name, peer: source, ...failure },
+      });
+      return false;
+    }
+    u.bridge = source;
+    // What LLDP negotiated before the pin may have come from anyone: the pinned nNVE's own
+    // values apply, if it has been heard.
+    const n = u.evb.negotiated(source);
+    if (n) this.applyNegotiated(u, n);
+    return true;
+  }
+
+  private applyNegotiated(u: Uplink, n: EvbNegotiated): Profile {
+    const profile: Profile =
+      this.cfg.profile === 'splitnve' && n.peerProfile !== undefined ? 'splitnve' : '802.1Qbg';
+    u.vdp.setTiming(n);
+    u.vdp.setCaps({ groupId: n.groupId, profile });
+    u.ecp.setParams({
+      ...u.ecp.getParams(),
+      maxRetries: n.r,
+      ackTimeoutUs: ackTimeoutUs(n),
+    });
+    return profile;
   }
 
   private drop(
@@ -427,7 +525,8 @@ export class StationNode {
           out.push({ type: 'transmit', port: name, frame: o.frame });
           break;
         case 'peer-up':
-          if (u.bridge === undefined) u.bridge = o.peer;
+          // LLDP is not authenticated: under `require` it pins nothing (see handleFrame).
+          if (u.bridge === undefined && !this.mustAuthenticateToPin(u)) u.bridge = o.peer;
           out.push({
             type: 'event',
             event: {
@@ -447,17 +546,7 @@ export class StationNode {
           break;
         case 'negotiated': {
           if (u.bridge !== undefined && o.peer !== u.bridge) break;
-          const profile: Profile =
-            this.cfg.profile === 'splitnve' && o.negotiated.peerProfile !== undefined
-              ? 'splitnve'
-              : '802.1Qbg';
-          u.vdp.setTiming(o.negotiated);
-          u.vdp.setCaps({ groupId: o.negotiated.groupId, profile });
-          u.ecp.setParams({
-            ...u.ecp.getParams(),
-            maxRetries: o.negotiated.r,
-            ackTimeoutUs: ackTimeoutUs(o.negotiated),
-          });
+          const profile = this.applyNegotiated(u, o.negotiated);
           out.push({
             type: 'event',
             event: {

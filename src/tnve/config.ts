@@ -17,7 +17,10 @@ export const UplinkSchema = z
   .object({
     name: z.string().min(1).max(15),
     mac: mac.optional(),
-    /** The nNVE's unicast MAC, or a group address bridges forward (default: direct link). */
+    /**
+     * The nNVE's unicast MAC, or a group address bridges forward (default: direct link). A
+     * unicast MAC also pins the nNVE from the start: ECP from any other source is dropped.
+     */
     peer: mac.optional(),
     evb: EvbSettingsSchema.optional(),
     groupAddresses: z.array(mac).optional(),

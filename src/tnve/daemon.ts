@@ -460,7 +460,10 @@ export class TnveDaemon {
       case 'active-uplink':
         this.store.setActive(e.vni, e.uplink);
         return;
-      case 'negotiated': {
+      case 'negotiated':
+      case 'auth': {
+        // Under auth `require` the nNVE is pinned by its first authenticated PDU (after LLDP).
+        if (e.type === 'auth' && e.status !== 'authenticated') return;
         const b = this.node.rememberable(e.uplink);
         if (b) this.store.setBridge(e.uplink, b);
         return;

@@ -34,7 +34,11 @@ export interface AuthHooks {
   ): { keyId: number; key: Uint8Array; sequence: bigint } | undefined;
   /** The key of `keyId` for PDUs from this peer (two may be valid at once, for rotation). */
   key(local: string, peer: string, keyId: number): Uint8Array | undefined;
-  /** The last sequence accepted from this peer (persisted across restarts), if any. */
+  /**
+   * The last sequence accepted from this peer (persisted across restarts), if any. A bridge
+   * must answer per station across all its ports, not per (port, station): the HMAC does not
+   * cover the receiving port, so a PDU captured on one port would verify on another.
+   */
   lastAccepted(local: string, peer: string): bigint | undefined;
   /** Records an accepted sequence from this peer. */
   accepted(local: string, peer: string, sequence: bigint): void;

@@ -151,7 +151,7 @@ test('reload is all or nothing: a bad file keeps the previous keys and says whic
 test('sequences increase strictly and never repeat across a clean restart or a crash', (t) => {
   const d = tmp(t);
   let clock = 1_000; // ms: floor 1e6 µs × 1024
-  const opts = { block: 10, clockMs: () => clock };
+  const opts = { block: 10, clockMs: () => clock, reserveAheadMs: 0 };
   const a = new SequenceStore(d, opts);
   const seen: bigint[] = [];
   for (let i = 0; i < 25; i++) seen.push(a.nextSequence());
