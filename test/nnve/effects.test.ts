@@ -257,6 +257,39 @@ test('restart: TSIs, tags (held ones too) and the data plane come back unchanged
   );
 });
 
+test('restart with a silent station: reloaded TSIs expire after one keep-alive period and take every effect with them', async (t) => {
+  const dp = new MemoryDataPlane();
+  const r = await rig(t, { nnve: { tagHoldS: 600 }, dataplane: () => dp });
+  assert.equal((await r.request('associate', vm(1, VNI, { ip: '192.0.2.1' }))).status, 200);
+  assert.equal((await installed(r)).locals.length, 1);
+  // The hypervisor goes quiet for good (its agent stops; no De-Associate is sent), and the
+  // nNVE restarts: it reloads the TSI and gives it one keep-alive period to be refreshed.
+  await r.tnve.stop();
+  await r.restartNnve();
+  const restored = await get<{ state: string }[]>(apiPort(r.nnve), '/v1/tsis');
+  assert.deepEqual(
+    restored.map((x) => x.state),
+    ['Activated'],
+  );
+  // RKA 14 (164 ms), R 3, RTE 8: expiry 1.5·(7·2.56 + 163.84) ms ≈ 273 ms from the restart
+  const t0 = Date.now();
+  for (;;) {
+    const tsis = await get<unknown[]>(apiPort(r.nnve), '/v1/tsis');
+    if (tsis.length === 0) break;
+    assert.ok(Date.now() - t0 < 5000, 'the reloaded TSI expired');
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  const after = await installed(r);
+  assert.deepEqual([after.vaps, after.locals], [[], []], 'no VAP, no endpoint left');
+  assert.deepEqual(r.nnve.nva.ownEntries(), [], 'its NVA entry withdrawn');
+  const tags = await get<{ vni: number; vid: number; heldUntil: number | null }[]>(
+    apiPort(r.nnve),
+    '/v1/tags',
+  );
+  assert.equal(tags.length, 1);
+  assert.ok(tags[0]!.heldUntil !== null, 'its tag is held for the VN, not in use');
+});
+
 test('a data plane that fails is retried and reconciled; failures are counted', async (t) => {
   class Flaky extends MemoryDataPlane {
     failures = 0;
