@@ -38,7 +38,14 @@ async function pairWith(
   const ta = tnveAuth(kdir, key);
   const pair = new DaemonPair({
     ...extra,
-    nnve: { auth: { mode: 'require', keyDir: kdir }, ...extra.nnve },
+    nnve: {
+      ...extra.nnve,
+      auth: {
+        mode: 'require',
+        keyDir: kdir,
+        ...(extra.nnve?.auth as Record<string, unknown> | undefined),
+      },
+    },
     tnve: { ...(ta ? { auth: ta } : {}), ...extra.tnve },
   });
   // The probe only provided a directory; keep it until the end.
@@ -246,4 +253,31 @@ test('replay is still rejected after both daemons restart (last accepted sequenc
   // And the restarted pair still works: new PDUs carry higher sequences.
   const r = await p.request('associate', 2);
   assert.equal(r.status, 200, JSON.stringify(r.body));
+});
+
+test('per-port policy: `modes.swp1: prefer` on a `require` nNVE accepts an unsigned station there, still rejects a wrong key', async (t) => {
+  // Unsigned station: accepted on the prefer port, recorded as unsigned, nothing counted failed.
+  const u = await pairWith(t, () => undefined, {
+    nnve: { auth: { mode: 'require', modes: { swp1: 'prefer' } } },
+  });
+  const ok = await u.request('associate', 1);
+  assert.equal(ok.status, 200, JSON.stringify(ok.body));
+  const uv = await get<AuthView & { modes: Record<string, string> }>(apiPort(u.nnve), '/v1/auth');
+  assert.deepEqual(uv.modes, { swp1: 'prefer' });
+  assert.equal(uv.peers.find((x) => x.peer === HV_MAC)?.status, 'unsigned');
+  assert.equal(uv.totals.unsigned, 0, 'not a failure under prefer');
+  // A station that signs with the wrong key is rejected under prefer too.
+  const w = await pairWith(
+    t,
+    (kdir) => ({ mode: 'require', keys: [{ keyId: 1, keyFile: writeKey(kdir, 'other.key') }] }),
+    {
+      nnve: { auth: { mode: 'require', modes: { swp1: 'prefer' } } },
+      tnve: { requestTimeoutMs: 1500, maxAttempts: 2 },
+    },
+  );
+  const bad = await w.request('associate', 1);
+  assert.notEqual(bad.status, 200, JSON.stringify(bad.body));
+  const wv = await get<AuthView>(apiPort(w.nnve), '/v1/auth');
+  assert.ok(wv.totals['bad-hmac']! >= 1, JSON.stringify(wv.totals));
+  assert.equal(await get<unknown[]>(apiPort(w.nnve), '/v1/vsis').then((x) => x.length), 0);
 });
