@@ -92,6 +92,16 @@ export const VdpStateSchema = z.enum(['init', 'pre-associated', 'pre-associated-
 
 export const HealthSchema = z.object({ ok: z.literal(true), uptimeS: z.number().int() });
 
+/** The `store` part of health (src/daemon/store-guard.ts). */
+export const StoreHealthSchema = z
+  .object({
+    ok: z.boolean(),
+    since: z.string().optional().describe('when writes began to fail (ISO 8601)'),
+    error: z.string().optional(),
+  })
+  .strict()
+  .describe('false while state store writes fail: what would add state is refused');
+
 const AuthFailuresSchema = z.record(z.string(), z.number().int());
 
 /** GET /v1/auth (src/auth/daemon.ts): policy, keys, failures, TLS links. */

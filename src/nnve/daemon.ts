@@ -34,6 +34,7 @@ import { createNva, type Nva, type NvaEvent } from '../nva/index.js';
 import { parseVlanRanges, type VlanRange } from '../policy/vlan-pool.js';
 import { evbTimeUs } from '../wire/evb-tlv.js';
 import { Reason } from '../wire/status.js';
+import { StoreGuard } from '../daemon/store-guard.js';
 import type { BridgePolicy } from '../vdp/bridge.js';
 import { nveIdOf, type NnveConfig, type PortSettings } from './config.js';
 import { DataPlaneSync, NvaSync } from './effects.js';
@@ -185,7 +186,7 @@ export class NnveDaemon {
   readonly nveId: string;
   readonly vtep: string;
   readonly startedAt = Date.now();
-  readonly counters = { events: new Map<string, number>(), storeErrors: 0 };
+  readonly counters = { events: new Map<string, number>() };
   /** Event log, metrics, OpenAPI, dashboard (src/daemon/ops.ts). */
   readonly ops: DaemonOps;
   readonly drains: StationDrains;
@@ -194,12 +195,8 @@ export class NnveDaemon {
   private readonly loading = new Set<number>();
   private holdTimer: NodeJS.Timeout | undefined;
   private holdAt: number | undefined;
-  /**
-   * Set while state store writes fail (wall-clock ms, error): new associations are refused
-   * and the whole state is rewritten every second until a rewrite succeeds.
-   */
-  storeFailure: { since: number; error: string } | undefined;
-  private storeRetry: NodeJS.Timeout | undefined;
+  /** State store failures: new associations are refused while it is failing. */
+  readonly storeGuard: StoreGuard;
   private stopped = false;
   private ready = false;
   private unsubscribe: (() => void) | undefined;
@@ -218,6 +215,12 @@ export class NnveDaemon {
   ) {
     this.log = log;
     this.ops = DaemonOps.of(log);
+    this.storeGuard = new StoreGuard({
+      log,
+      rewrite: () => this.rewriteStore(),
+      count: (type) => this.counters.events.set(type, (this.counters.events.get(type) ?? 0) + 1),
+      refusing: 'new associations are refused (reason 2)',
+    });
     this.drains = StationDrains.inStateDir(cfg.stateDir);
     this.clock = clock;
     this.nveId = nveIdOf(cfg);
@@ -249,7 +252,7 @@ export class NnveDaemon {
         ...(p.maxStations ? { maxStations: p.maxStations } : {}),
       })),
       profile: cfg.profile,
-      policy: refuseWhileStoreFails(this.drains.wrap(this.model), () => this.storeFailure),
+      policy: refuseWhileStoreFails(this.drains.wrap(this.model), () => this.storeGuard.failure),
       random: seededRandom(seed),
       ...(security.hooks ? { auth: security.hooks } : {}),
     });
@@ -512,71 +515,26 @@ export class NnveDaemon {
    * One state store write. The step's state is committed before its frames leave; when the
    * write fails, this step's answers still go (the state is already in memory), but from then
    * on the policy refuses every new association (reason 2) and the whole state is rewritten
-   * every second until that works: nothing that was answered stays unwritten for longer.
+   * until that works (src/daemon/store-guard.ts).
    */
   private commit(write: () => void): void {
-    if (this.storeFailure) {
-      this.tags.takeDirty(); // the rewrite covers them
-      this.rewriteStore();
-      return;
-    }
-    try {
-      write();
-    } catch (e) {
-      this.storeFailed(e);
-    }
+    if (this.storeGuard.failure) this.tags.takeDirty(); // the rewrite covers them
+    this.storeGuard.write(write);
   }
 
-  private storeFailed(e: unknown): void {
-    const error = (e as Error).message ?? String(e);
-    this.counters.storeErrors++;
-    if (!this.storeFailure) {
-      this.storeFailure = { since: Date.now(), error };
-      this.counters.events.set('store-failed', (this.counters.events.get('store-failed') ?? 0) + 1);
-      this.log.error(
-        { event: 'store.failed', err: error },
-        `state store write failed (${error}): new associations are refused until the state is written again`,
-      );
-    }
-    if (!this.storeRetry && !this.stopped) {
-      this.storeRetry = setTimeout(() => {
-        this.storeRetry = undefined;
-        if (this.storeFailure) this.rewriteStore();
-      }, 1000);
-      this.storeRetry.unref();
-    }
-  }
-
-  /** Writes the whole state (after failed writes); clears the failure when it works. */
+  /** Writes the whole state (the store guard's rewrite after failed writes). */
   private rewriteStore(): void {
-    try {
-      this.tags.takeDirty();
-      this.store.rewrite(
-        this.node.vsis().map((v) => ({ port: v.port, station: v.station, vsi: v.vsi })),
-        this.node.rememberable(),
-        this.tags.list().map((t) => ({
-          segment: t.segment,
-          vni: t.vni,
-          vid: t.vid,
-          heldUntil: t.heldUntil,
-        })),
-      );
-    } catch (e) {
-      this.storeFailed(e);
-      return;
-    }
-    const f = this.storeFailure;
-    this.storeFailure = undefined;
-    if (f) {
-      this.counters.events.set(
-        'store-recovered',
-        (this.counters.events.get('store-recovered') ?? 0) + 1,
-      );
-      this.log.info(
-        { event: 'store.recovered', failedMs: Date.now() - f.since },
-        'state store written again: new associations are accepted',
-      );
-    }
+    this.tags.takeDirty();
+    this.store.rewrite(
+      this.node.vsis().map((v) => ({ port: v.port, station: v.station, vsi: v.vsi })),
+      this.node.rememberable(),
+      this.tags.list().map((t) => ({
+        segment: t.segment,
+        vni: t.vni,
+        vid: t.vid,
+        heldUntil: t.heldUntil,
+      })),
+    );
   }
 
   /** Keep-alive expiry of a VSI, from negotiated values (for views). */
@@ -660,9 +618,8 @@ export class NnveDaemon {
     this.stopped = true;
     this.driver.stop();
     if (this.holdTimer) clearTimeout(this.holdTimer);
-    if (this.storeRetry) clearTimeout(this.storeRetry);
     // A last try to leave the store with what was answered.
-    if (this.storeFailure) this.rewriteStore();
+    this.storeGuard.close();
     await this.api.close();
     for (const l of this.links.values()) await l.close();
     // Let queued effects finish (bounded), then leave the data plane as it is.

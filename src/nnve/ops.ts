@@ -10,6 +10,7 @@ import {
   EvbTlvSchema,
   FilterEntrySchema,
   HealthSchema,
+  StoreHealthSchema,
   HintsSchema,
   LinkStatsSchema,
   LinkStatusSchema,
@@ -194,14 +195,7 @@ export const NNVE_ROUTE_DOCS: RouteDocs = {
     response: HealthSchema.extend({
       nve: z.string(),
       vtep: z.string(),
-      store: z
-        .object({
-          ok: z.boolean(),
-          since: z.string().optional().describe('when writes began to fail (ISO 8601)'),
-          error: z.string().optional(),
-        })
-        .strict()
-        .describe('false while state store writes fail: new associations are refused (reason 2)'),
+      store: StoreHealthSchema,
       dataplane: SyncHealthSchema,
       nva: SyncHealthSchema,
     }).strict(),

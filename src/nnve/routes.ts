@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { ApiError, parseBody } from '../daemon/api.js';
 import { isMac } from '../wire/bytes.js';
 import { tsiState } from '../vdp/types.js';
+import { storeHealth } from '../daemon/store-guard.js';
 import type { NnveDaemon } from './daemon.js';
 
 const mac = z.string().refine(isMac, 'not a MAC address');
@@ -79,13 +80,7 @@ export function registerNnveRoutes(app: FastifyInstance, d: NnveDaemon): void {
     uptimeS: Math.round((Date.now() - d.startedAt) / 1000),
     nve: d.nveId,
     vtep: d.vtep,
-    store: d.storeFailure
-      ? {
-          ok: false,
-          since: new Date(d.storeFailure.since).toISOString(),
-          error: d.storeFailure.error,
-        }
-      : { ok: true },
+    store: storeHealth(d.storeGuard),
     dataplane: { kind: d.dp.kind, pending: d.dpSync.pending, lastError: d.dpSync.stats.lastError },
     nva: { kind: d.nva.kind, pending: d.nvaSync.pending, lastError: d.nvaSync.stats.lastError },
   }));
@@ -192,7 +187,7 @@ export function registerNnveRoutes(app: FastifyInstance, d: NnveDaemon): void {
       },
       nva: { kind: d.nva.kind, pending: d.nvaSync.pending, ...d.nvaSync.stats },
       events: Object.fromEntries(d.counters.events),
-      storeErrors: d.counters.storeErrors,
+      storeErrors: d.storeGuard.errors,
     };
   });
 

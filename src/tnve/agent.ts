@@ -127,7 +127,9 @@ export type OpError =
   | 'timeout'
   | 'no-uplink'
   | 'unsupported'
-  | 'superseded';
+  | 'superseded'
+  /** The agent's state store cannot be written (the daemon refuses what would add state). */
+  | 'store';
 
 export interface OpFailure {
   readonly uplink: string;
@@ -1568,6 +1570,11 @@ export class TnveAgent {
 
   actives(): Map<number, string> {
     return new Map(this.active);
+  }
+
+  /** Every VM's record (what the store holds of it). */
+  records(): VmRecord[] {
+    return [...this.vms.values()].map((v) => clone(v.rec));
   }
 
   openOps(): number {

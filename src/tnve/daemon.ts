@@ -29,6 +29,7 @@ import {
   TnveAgent,
   type AgentEvent,
   type Command,
+  type OpKind,
   type OpResult,
   type TnveEvent,
 } from './agent.js';
@@ -36,7 +37,9 @@ import type { TnveConfig, UplinkSettings } from './config.js';
 import { logAgentEvent, logStationEvent } from './events.js';
 import { reconcilePlan, type ReconcileRequest } from './reconcile.js';
 import { registerTnveRoutes } from './routes.js';
-import { TnveStore } from './store.js';
+import { TnveStore, type StoredVsi } from './store.js';
+import { StoreGuard } from '../daemon/store-guard.js';
+import type { RememberedBridge } from '../node/station-node.js';
 import { OvsVswitch } from './vswitch.js';
 import { DaemonOps } from '../daemon/ops.js';
 import { attachTnveOps, countAgentEvent } from './ops.js';
@@ -106,7 +109,6 @@ export class TnveDaemon {
   readonly startedAt = Date.now();
   readonly counters = {
     events: new Map<string, number>(),
-    storeErrors: 0,
     tagsApplied: 0,
     tagErrors: 0,
   };
@@ -119,6 +121,8 @@ export class TnveDaemon {
   private heartbeat: NodeJS.Timeout | undefined;
   private nextId = 0;
   private stopped = false;
+  /** State store failures: while failing, calls that would add state are refused (503). */
+  readonly storeGuard: StoreGuard;
 
   private constructor(
     public cfg: TnveConfig,
@@ -131,6 +135,12 @@ export class TnveDaemon {
   ) {
     this.log = log;
     this.ops = DaemonOps.of(log);
+    this.storeGuard = new StoreGuard({
+      log,
+      rewrite: () => this.rewriteStore(),
+      count: (type) => this.counters.events.set(type, (this.counters.events.get(type) ?? 0) + 1),
+      refusing: 'VM starts, resumes, definitions, incoming migrations and associations are refused',
+    });
     this.node = new StationNode({
       uplinks: cfg.uplinks.map((u) => uplinkConfig(cfg, u, links.get(u.name)!.mac)),
       profile: cfg.profile,
@@ -272,6 +282,20 @@ export class TnveDaemon {
   /** Runs a lifecycle call; resolves with its result when the agent completed it. */
   op(cmd: Command, timeoutMs?: number): Promise<OpResult> {
     if (this.stopped) return Promise.reject(new Error('agent stopping'));
+    if (this.storeGuard.failure && ADDS_STATE.has(cmd.op)) {
+      return Promise.resolve({
+        opId: '',
+        op: cmd.op,
+        vm: cmd.name,
+        ok: false,
+        state: this.agent.vmView(cmd.name)?.state ?? null,
+        error: 'store',
+        message: this.storeRefusal(),
+        failures: [],
+        unconfirmed: [],
+        tookUs: 0,
+      });
+    }
     return new Promise<OpResult>((resolve) => {
       let opId = '';
       // The agent completes every operation by its own deadline; this is a safety net.
@@ -315,6 +339,36 @@ export class TnveDaemon {
         clearTimeout(timer);
         resolve(r);
       });
+    });
+  }
+
+  private storeRefusal(): string {
+    return `the agent cannot write its state store (${this.storeGuard.failure?.error}): it would not re-assert this after a restart; stops and releases still work`;
+  }
+
+  /** Writes the agent's whole state (the store guard's rewrite after failed writes). */
+  private rewriteStore(): void {
+    const vsis: StoredVsi[] = [];
+    const bridges = new Map<string, RememberedBridge>();
+    for (const u of this.cfg.uplinks) {
+      const b = this.node.rememberable(u.name);
+      if (b) bridges.set(u.name, b);
+      for (const v of this.node.vsis(u.name)) {
+        if (this.agent.ownerOf(v.key) !== undefined) continue;
+        // What the orchestrator wants: its pending request, else the confirmed state.
+        const want = v.wanted
+          ? { spec: v.wanted.spec, state: stateOfMode(v.wanted.mode) }
+          : v.spec
+            ? { spec: v.spec, state: v.state }
+            : undefined;
+        if (want && want.state !== 'init') vsis.push({ uplink: u.name, key: v.key, ...want });
+      }
+    }
+    this.store.rewrite({
+      vsis,
+      bridges,
+      vms: this.agent.records(),
+      actives: this.agent.actives(),
     });
   }
 
@@ -362,7 +416,10 @@ export class TnveDaemon {
     const owner = this.agent.ownerOf(key);
     if (owner !== undefined)
       throw new AgentError('conflict', `VSI belongs to VM ${owner}: use the VM lifecycle API`);
-    this.store.set(uplink, key, spec, stateOfMode(mode));
+    if (this.storeGuard.failure && mode !== 4) {
+      throw new AgentError('store', this.storeRefusal());
+    }
+    this.storeGuard.write(() => this.store.set(uplink, key, spec, stateOfMode(mode)));
     return new Promise<RequestResult>((resolve) => {
       const timer = setTimeout(() => {
         this.waiters.delete(requestId);
@@ -390,17 +447,11 @@ export class TnveDaemon {
   }
 
   private onEvents(events: TnveEvent[]): void {
-    try {
+    this.storeGuard.write(() =>
       this.store.transaction(() => {
         for (const e of events) this.persist(e);
-      });
-    } catch (err) {
-      this.counters.storeErrors++;
-      this.log.error(
-        { event: 'store.error', err: (err as Error).message },
-        'state store write failed',
-      );
-    }
+      }),
+    );
     for (const e of events) {
       this.counters.events.set(e.type, (this.counters.events.get(e.type) ?? 0) + 1);
       if (isAgentEvent(e)) {
@@ -559,6 +610,7 @@ export class TnveDaemon {
     this.vswitch?.close();
     await this.api.close();
     for (const l of this.links.values()) await l.close();
+    this.storeGuard.close();
     this.store.close();
     this.security.close();
     this.log.info({ event: 'daemon.stopped' }, 'tnve stopped');
@@ -597,6 +649,19 @@ export class TnveDaemon {
     return changed;
   }
 }
+
+/**
+ * Lifecycle calls refused while the state store fails: what the agent would have to re-assert
+ * after a restart. Stops, releases, pauses, suspends and aborts still run.
+ */
+const ADDS_STATE: ReadonlySet<OpKind> = new Set<OpKind>([
+  'define',
+  'start',
+  'resume',
+  'migrate-in-begin',
+  'migrate-in-commit',
+  'set-addresses',
+]);
 
 const AGENT_EVENTS = new Set([
   'vm',

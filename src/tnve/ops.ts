@@ -9,6 +9,7 @@ import {
   EvbTlvSchema,
   FilterEntrySchema,
   HealthSchema,
+  StoreHealthSchema,
   LinkStatsSchema,
   LinkStatusSchema,
   MacText,
@@ -123,7 +124,11 @@ function vmDocs(): RouteDocs {
 }
 
 export const TNVE_ROUTE_DOCS: RouteDocs = {
-  'GET /v1/health': { tag: 'Views', summary: 'Liveness', response: HealthSchema.strict() },
+  'GET /v1/health': {
+    tag: 'Views',
+    summary: 'Liveness and the state store',
+    response: HealthSchema.extend({ store: StoreHealthSchema }).strict(),
+  },
   'GET /v1/auth': {
     tag: 'Views',
     summary: 'PDU authentication: mode, key counts, failures per reason and peer, TLS links',

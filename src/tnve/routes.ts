@@ -6,6 +6,7 @@ import { specFromJson, specToJson, VsiSpecSchema } from '../vdp/spec-json.js';
 import { tsiState, type VsiMode } from '../vdp/types.js';
 import type { TnveDaemon } from './daemon.js';
 import { reasonName } from '../wire/status.js';
+import { storeHealth } from '../daemon/store-guard.js';
 import { AgentError, type Command, type OpError, type OpResult } from './agent.js';
 import { AddressesSchema, UuidSchema, VmDefinitionSchema, VmNameSchema } from './model.js';
 import { ReconcileSchema } from './reconcile.js';
@@ -29,6 +30,7 @@ const STATUS: Record<OpError, number> = {
   timeout: 504,
   'no-uplink': 503,
   superseded: 409,
+  store: 503,
 };
 
 const TITLES: Record<OpError, string> = {
@@ -40,6 +42,7 @@ const TITLES: Record<OpError, string> = {
   timeout: 'No confirmation from the nNVE',
   'no-uplink': 'No uplink',
   superseded: 'Superseded',
+  store: 'State store failing',
 };
 
 /** Simple lifecycle calls: POST /v1/vms/:name/<path> with an optional {timeoutMs}. */
@@ -79,6 +82,7 @@ export function registerTnveRoutes(app: FastifyInstance, d: TnveDaemon): void {
   app.get('/v1/health', async () => ({
     ok: true,
     uptimeS: Math.round((Date.now() - d.startedAt) / 1000),
+    store: storeHealth(d.storeGuard),
   }));
 
   app.get('/v1/uplinks', async () =>
@@ -130,7 +134,7 @@ export function registerTnveRoutes(app: FastifyInstance, d: TnveDaemon): void {
       ]),
     ),
     events: Object.fromEntries(d.counters.events),
-    storeErrors: d.counters.storeErrors,
+    storeErrors: d.storeGuard.errors,
     vms: d.agent.vmNames().length,
     openOps: d.agent.openOps(),
     tagsApplied: d.counters.tagsApplied,
@@ -241,6 +245,8 @@ export function registerTnveRoutes(app: FastifyInstance, d: TnveDaemon): void {
     try {
       r = await d.request(uplink, MODES[b.mode]!, spec, b.hints ?? {}, b.timeoutMs);
     } catch (e) {
+      if (e instanceof AgentError && e.error === 'store')
+        throw new ApiError(503, TITLES.store, e.message);
       if (e instanceof AgentError) throw new ApiError(409, 'VSI owned by a VM', e.message);
       throw e;
     }

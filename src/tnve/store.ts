@@ -128,6 +128,24 @@ export class TnveStore {
     else this.putActiveStmt.run(vni, uplink);
   }
 
+  /** Replaces everything with the agent's whole state in one transaction (after failed writes). */
+  rewrite(state: {
+    vsis: readonly StoredVsi[];
+    bridges: ReadonlyMap<string, RememberedBridge>;
+    vms: readonly VmRecord[];
+    actives: ReadonlyMap<number, string>;
+  }): void {
+    this.db.transaction(() => {
+      this.db.exec(
+        'DELETE FROM vsi; DELETE FROM uplink; DELETE FROM vm; DELETE FROM active_uplink;',
+      );
+      for (const v of state.vsis) this.set(v.uplink, v.key, v.spec, v.state);
+      for (const [u, b] of state.bridges) this.setBridge(u, b);
+      for (const r of state.vms) this.putVm(r);
+      for (const [vni, u] of state.actives) this.setActive(vni, u);
+    })();
+  }
+
   transaction(fn: () => void): void {
     this.db.transaction(fn)();
   }

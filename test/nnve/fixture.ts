@@ -94,6 +94,8 @@ export async function rig(
   t: TestContext,
   opts: {
     nnve?: Record<string, unknown>;
+    /** tNVE settings over the defaults (e.g. its stateDir). */
+    tnve?: Record<string, unknown>;
     dataplane?: () => DataPlane;
     nva?: () => Nva;
     stationMac?: string;
@@ -134,6 +136,7 @@ export async function rig(
         profile: 'splitnve',
         evb,
         requestTimeoutMs: 5000,
+        ...opts.tnve,
       }),
       { log: quiet, openLink: () => hv },
     ),
