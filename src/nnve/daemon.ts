@@ -304,7 +304,17 @@ export class NnveDaemon {
       security.close();
       throw e;
     }
-    const store = new NnveStore(cfg.stateDir);
+    // Checkpoint failures (a worker thread) are counted as store errors once the daemon exists.
+    const made: { daemon?: NnveDaemon } = {};
+    const store = new NnveStore(cfg.stateDir, {
+      onError: (e) => {
+        if (made.daemon) made.daemon.counters.storeErrors++;
+        log.error(
+          { event: 'store.checkpoint-error', err: e.message },
+          'state store checkpoint failed',
+        );
+      },
+    });
     const dp = opts.dataplane ?? (await createDataPlane(cfg));
     const nva = opts.nva ?? configuredNva(cfg, log);
     const clock = opts.clock ?? Date.now;
@@ -319,6 +329,7 @@ export class NnveDaemon {
       security,
       clock,
     );
+    made.daemon = d;
     try {
       await d.boot(t0);
     } catch (e) {
