@@ -308,7 +308,7 @@ export class NnveDaemon {
     const made: { daemon?: NnveDaemon } = {};
     const store = new NnveStore(cfg.stateDir, {
       onError: (e) => {
-        if (made.daemon) made.daemon.counters.storeErrors++;
+        if (made.daemon) made.daemon.storeGuard.errors++;
         log.error(
           { event: 'store.checkpoint-error', err: e.message },
           'state store checkpoint failed',
