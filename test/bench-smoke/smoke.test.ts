@@ -48,10 +48,11 @@ const pos = (x: unknown, what: string): number => {
 };
 const dist = (
   d: { n: number; p50: number; p99: number; max: number },
-  n: number,
+  n: number | readonly [number, number],
   what: string,
 ): void => {
-  assert.equal(d.n, n, `${what}: a time for every answered request`);
+  if (typeof n === 'number') assert.equal(d.n, n, `${what}: a time for every answered request`);
+  else assert.ok(d.n >= n[0] && d.n <= n[1], `${what}: ${d.n} times, between ${n[0]} and ${n[1]}`);
   assert.ok(pos(d.p50, `${what} p50`) <= num(d.p99, `${what} p99`), `${what}: p50 <= p99`);
   assert.ok(d.p99 <= num(d.max, `${what} max`), `${what}: p99 <= max`);
 };
@@ -99,7 +100,9 @@ test('npm run bench -- --smoke --json: every figure is present and sane', async 
   ] as const) {
     assert.ok(run.requests > 0, name);
     assert.ok(run.ok > 0 && run.ok <= run.requests, `${name}: requests accepted`);
-    dist(run.bridge, run.ok, `P2 ${name} at the bridge`);
+    // On the wire every accepted request has its response, and a request the station gave up
+    // on (a loaded machine: the answer came after its wait) may have one too.
+    dist(run.bridge, [run.ok, run.requests], `P2 ${name} at the bridge`);
     dist(run.station, run.ok, `P2 ${name} at the station`);
   }
   assert.equal(p2.p99_ms, p2.splitnve.bridge.p99);
