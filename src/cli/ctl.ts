@@ -144,6 +144,7 @@ function get(o: unknown, path: string): unknown {
 function cell(v: unknown): string {
   if (v === undefined || v === null) return '-';
   if (Array.isArray(v)) {
+    if (v.length === 0) return '(none)';
     return v
       .map((x) =>
         x && typeof x === 'object'
@@ -159,12 +160,12 @@ function cell(v: unknown): string {
   return String(v);
 }
 
-export function renderTable(what: string, data: unknown): string {
-  if (!Array.isArray(data)) return renderObject(data);
-  if (data.length === 0) return `(no ${what})`;
-  const cols = (COLUMNS[what] ?? Object.keys(data[0] as object)).filter((c) =>
-    data.some((r) => get(r, c) !== undefined),
-  );
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Rows under a header line of the column names; columns padded to their widest cell. */
+function grid(cols: readonly string[], data: readonly unknown[]): string {
   const rows = data.map((r) => cols.map((c) => cell(get(r, c))));
   const widths = cols.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string =>
@@ -175,14 +176,32 @@ export function renderTable(what: string, data: unknown): string {
   return [line(cols.map((c) => c.toUpperCase())), ...rows.map(line)].join('\n');
 }
 
+export function renderTable(what: string, data: unknown): string {
+  if (!Array.isArray(data)) return renderObject(data);
+  if (data.length === 0) return `(no ${what})`;
+  const cols = (COLUMNS[what] ?? Object.keys(data[0] as object)).filter((c) =>
+    data.some((r) => get(r, c) !== undefined),
+  );
+  return grid(cols, data);
+}
+
+/**
+ * An object as `key: value` lines; nested objects indented under their key, and a list of
+ * objects (the VAPs of `ctl dataplane`, the NVEs of `ctl nva`) as a table of every field any
+ * of its rows has.
+ */
 function renderObject(o: unknown, indent = ''): string {
-  if (!o || typeof o !== 'object') return `${indent}${String(o)}`;
+  if (!isRecord(o)) return `${indent}${cell(o)}`;
   const lines: string[] = [];
-  for (const [k, v] of Object.entries(o as Record<string, unknown>)) {
-    if (v && typeof v === 'object' && !Array.isArray(v)) {
+  for (const [k, v] of Object.entries(o)) {
+    if (Array.isArray(v) && v.length > 0 && v.every(isRecord)) {
+      const cols = [...new Set(v.flatMap((r) => Object.keys(r)))];
+      lines.push(`${indent}${k}:`);
+      for (const l of grid(cols, v).split('\n')) lines.push(`${indent}  ${l}`);
+    } else if (isRecord(v) && Object.keys(v).length > 0) {
       lines.push(`${indent}${k}:`);
       lines.push(renderObject(v, indent + '  '));
-    } else lines.push(`${indent}${k}: ${cell(v)}`);
+    } else lines.push(`${indent}${k}: ${isRecord(v) ? '(none)' : cell(v)}`);
   }
   return lines.join('\n');
 }

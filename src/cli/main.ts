@@ -6,6 +6,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { decodeInputs } from './decode.js';
 import { runDemo } from './demo.js';
 import { ctlFetch, renderTable } from './ctl.js';
+import { registerCtlViews } from './ctl-views.js';
 import { registerAgentCommands } from './vm.js';
 import { registerCtlOps } from './ctl-ops.js';
 
@@ -234,7 +235,6 @@ export function buildProgram(): Command {
     'tags',
     'vns',
     'remotes',
-    'dataplane',
     'nva',
     'stats',
     'peers',
@@ -323,6 +323,7 @@ export function buildProgram(): Command {
     });
 
   registerCtlOps(ctl);
+  registerCtlViews(ctl);
 
   registerAgentCommands(program);
   return program;
