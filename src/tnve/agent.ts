@@ -403,6 +403,8 @@ export class TnveAgent {
     const was = this.healthy(uplink);
     h.linkUp = up;
     if (up) h.suspect = undefined;
+    // Only an answer after the link went down counts as the link being back (see step()).
+    else h.responsesAt = this.node.uplinkInfo(uplink)?.vdp.responses ?? 0;
     const cause = up ? 'link up' : `link down${reason ? ` (${reason})` : ''}`;
     this.healthChanged(uplink, was, cause);
     if (up) {
