@@ -1087,6 +1087,9 @@ export class TnveAgent {
         s.lastError = f;
         s.vm.op?.failures.push(f);
         if (e.error === 'timeout') {
+          // The nNVE may have acted on it (hung, or the answer lost): once no longer wanted,
+          // it is de-associated rather than left to the nNVE's keep-alive expiry.
+          if (sent.mode !== 4) s.mustDeassoc = true;
           this.markSuspect(e.uplink, 'no answer to a request');
           this.retryLater(s);
         } else if (e.error === 'refused') {
