@@ -405,6 +405,8 @@ export class TnveAgent {
     const was = this.healthy(uplink);
     h.linkUp = up;
     if (up) h.suspect = undefined;
+    // Only an answer after the link went down counts as the link being back (see step()).
+    else h.responsesAt = this.node.uplinkInfo(uplink)?.vdp.responses ?? 0;
     const cause = up ? 'link up' : `link down${reason ? ` (${reason})` : ''}`;
     this.healthChanged(uplink, was, cause);
     if (up) {
@@ -1087,6 +1089,9 @@ export class TnveAgent {
         s.lastError = f;
         s.vm.op?.failures.push(f);
         if (e.error === 'timeout') {
+          // The nNVE may have acted on it (hung, or the answer lost): once no longer wanted,
+          // it is de-associated rather than left to the nNVE's keep-alive expiry.
+          if (sent.mode !== 4) s.mustDeassoc = true;
           this.markSuspect(e.uplink, 'no answer to a request');
           this.retryLater(s);
         } else if (e.error === 'refused') {

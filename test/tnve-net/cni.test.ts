@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startOvsHv, type OvsHv } from '../harness/ovs-hv.js';
+import { hostIfName, vmName } from '../../src/cni/plugin.js';
 import { ip, Lab, MAIN, type Daemon } from './lab.js';
 
 interface Run {
@@ -229,5 +230,47 @@ describe('CNI plugin with a real namespace, OVS and the tNVE', () => {
     assert.match(String(r.json!.msg), /tNVE API at unix:/);
     assert.throws(() => ip('-n', ns.c!, 'link', 'show', 'eth0'));
     assert.deepEqual(ovs.vsctl('list-ports', 'br-hv').trim().split('\n'), [uplink]);
+  });
+  it('ADD refused by the nNVE: CNI error 101 with the reason and the uplink, nothing left behind', async () => {
+    // the nNVE admits no TSI in VN 7001
+    await lab.nnveCall('n', 'POST', '/v1/vns', { vni: 7001, maxTsis: 0 });
+    const id = 'ctr-refused-0123456789';
+    const r = await plugin(
+      ns.h!,
+      { ...env, CNI_COMMAND: 'ADD', CNI_CONTAINERID: id },
+      {
+        ...config,
+        name: 'vn7001',
+        vni: 7001,
+        ipam: { type: 'static', addresses: [{ address: '10.7.1.2/24' }] },
+      },
+    );
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.json!.cniVersion, '1.0.0');
+    assert.equal(r.json!.code, 101);
+    assert.match(
+      String(r.json!.msg),
+      new RegExp(`uplink ${uplink}: refused reason 2 \\(insufficient resources\\)`),
+    );
+    const details = JSON.parse(String(r.json!.details)) as {
+      failures: { uplink: string; reason: number }[];
+    };
+    assert.deepEqual(
+      details.failures.map((f) => [f.uplink, f.reason]),
+      [[uplink, 2]],
+    );
+    const refused = nnve.lines.filter((l) => l.event === 'vsi.refused');
+    assert.match(String(refused.at(-1)!.detail), /VN 7001 has its maximum of 0 TSIs/);
+    // nothing behind: no interface in the container or on the host, no vswitch port, no VM,
+    // nothing on the nNVE
+    assert.throws(() => ip('-n', ns.c!, 'link', 'show', 'eth0'));
+    assert.throws(() => ip('-n', ns.h!, 'link', 'show', hostIfName(id, 'eth0')));
+    assert.deepEqual(ovs.vsctl('list-ports', 'br-hv').trim().split('\n'), [uplink]);
+    const vms = await lab.call<{ name: string }[]>('h', 'GET', '/v1/vms');
+    assert.equal(
+      vms.find((v) => v.name === vmName(id, 'eth0')),
+      undefined,
+    );
+    assert.deepEqual(await lab.nnveCall('n', 'GET', '/v1/tsis'), []);
   });
 });

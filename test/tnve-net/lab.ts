@@ -1,9 +1,9 @@
 /**
  * A lab of real daemons for the tNVE tests: network namespaces joined by veth pairs, `splitnve
  * nnve` / `splitnve tnve` spawned inside them with `ip netns exec` (raw sockets on the veths),
- * the tNVE APIs on unix sockets. Each nNVE's JSON log is followed to know every TSI's state
+ * the tNVE and nNVE APIs on unix sockets. Each nNVE's JSON log is followed to know every TSI's state
  * on it and to check that no VSI is ever Activated twice on it. Everything created is named
- * `snt<pid>…` and removed by destroy() (namespaces, hence their veths; children by PID).
+ * `snt<pid>…` (or another tag than snt) and removed by destroy() (namespaces, hence their veths; children by PID).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -149,9 +149,15 @@ export class Daemon {
 }
 
 export class Lab {
-  readonly prefix = `snt${process.pid}`;
+  /** Names of namespaces and interfaces: `tag` (default snt), then this process's pid. */
+  readonly prefix: string;
   /** EVB arguments of every daemon of this lab. */
-  constructor(readonly evbArgs: readonly string[] = EVB_ARGS) {}
+  constructor(
+    readonly evbArgs: readonly string[] = EVB_ARGS,
+    tag = 'snt',
+  ) {
+    this.prefix = `${tag}${process.pid}`;
+  }
   readonly dir = mkdtempSync(join(tmpdir(), 'snt-lab-'));
   private readonly namespaces: string[] = [];
   private readonly daemons: Daemon[] = [];
@@ -192,7 +198,7 @@ export class Lab {
       '--state-dir',
       join(this.dir, name),
       '--api',
-      '127.0.0.1:8740',
+      this.nnveApi(name),
       '--profile',
       'splitnve',
       '--vlan-pool',
@@ -206,6 +212,29 @@ export class Lab {
 
   api(name: string): string {
     return `unix:${join(this.dir, `${name}.sock`)}`;
+  }
+
+  /** The nNVE `name`'s API (a unix socket, reachable from outside its namespace). */
+  nnveApi(name: string): string {
+    return `unix:${join(this.dir, `${name}.nnve.sock`)}`;
+  }
+
+  /** A call to the API of the nNVE `name` (e.g. GET /v1/tsis, POST /v1/vns). */
+  async nnveCall<T = Record<string, unknown>>(
+    name: string,
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<T> {
+    return apiCall<T>(this.nnveApi(name), method, path, body);
+  }
+
+  /** The MAC address of an interface (a station's id is its uplink's MAC). */
+  mac(netns: string, ifname: string): string {
+    const j = JSON.parse(ip('-n', netns, '-j', 'link', 'show', 'dev', ifname)) as {
+      address: string;
+    }[];
+    return j[0]!.address;
   }
 
   async tnve(

@@ -190,6 +190,27 @@ describe('lifecycle -> VDP on the simulator', () => {
     assert.equal(r.state, 'shutoff');
   });
 
+  it('start over a cut cable fails at once with no-uplink, also after earlier answers', () => {
+    const sim = setup();
+    sim.op('hv1', { op: 'define', name: 'vm1', def: sim.def(1, 5000) });
+    assert.equal(sim.op('hv1', { op: 'start', name: 'vm1' }).ok, true);
+    assert.equal(sim.op('hv1', { op: 'stop', name: 'vm1' }).ok, true);
+    // the nNVE has answered before: that must not count as the link being back
+    sim.cable('hv1', 'eth0', false);
+    sim.run(1000);
+    assert.equal(sim.agent('hv1').uplinkHealth('eth0').linkUp, false);
+    const t0 = sim.fabric.now;
+    const r = sim.op('hv1', { op: 'start', name: 'vm1' }, 10_000_000, 3_000_000);
+    assert.equal(r.ok, false);
+    assert.equal(r.error, 'no-uplink', r.message);
+    assert.match(r.message!, /no uplink of VN 5000 is up \(eth0\)/);
+    assert.ok(sim.fabric.now - t0 < 1000, `answered after ${sim.fabric.now - t0} µs`);
+    assert.equal(r.state, 'shutoff');
+    sim.cable('hv1', 'eth0', true);
+    sim.run(1000);
+    assert.equal(sim.op('hv1', { op: 'start', name: 'vm1' }).ok, true);
+  });
+
   it('conflicting calls are refused with the state named', () => {
     const sim = setup();
     let r = sim.op('hv1', { op: 'start', name: 'nope' });
