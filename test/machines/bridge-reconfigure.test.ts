@@ -4,46 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { seededRandom } from '../../src/core/random.js';
-import { BridgeNode } from '../../src/node/bridge-node.js';
-import { StationNode, type StationNodeEvent } from '../../src/node/station-node.js';
-import { VlanPoolPolicy } from '../../src/policy/vlan-pool.js';
 import { SimBridge, SimStation } from '../../src/sim/adapters.js';
-import { Fabric } from '../../src/sim/fabric.js';
+import { simPair, EVB_VALUES } from '../harness/sim-pair.js';
 
-const ST = '02:00:00:00:aa:01';
-const BR = '02:00:00:00:bb:01';
-const values = { r: 3, rte: 8, rwd: 14, rka: 16 };
+const values = EVB_VALUES;
 
 test('reconfigureEvb: the station renegotiates within a fast-transmit interval', () => {
-  const fabric = new Fabric(1);
-  const bridge = new BridgeNode({
-    ports: [{ name: 'p1', mac: BR, evb: { values } }],
-    profile: 'splitnve',
-    policy: new VlanPoolPolicy([{ min: 100, max: 199 }]),
-    random: seededRandom(2),
-  });
-  const station = new StationNode({
-    uplinks: [{ name: 'eth0', mac: ST, evb: { values } }],
-    profile: 'splitnve',
-    random: seededRandom(3),
-  });
-  fabric.addNode(new SimBridge('br', bridge));
-  fabric.addNode(new SimStation('st', station));
-  fabric.addSegment({
-    name: 'c',
-    kind: 'link',
-    attachments: [
-      { node: 'st', port: 'eth0', mac: ST },
-      { node: 'br', port: 'p1', mac: BR },
-    ],
-  });
-  const sev: StationNodeEvent[] = [];
-  fabric.onEvent((node, e) => {
-    if (node === 'st') sev.push(e as StationNodeEvent);
-  });
-  fabric.deliverOutputs('br', SimBridge.outputs(bridge.start(0)));
-  fabric.deliverOutputs('st', SimStation.outputs(station.start(0)));
+  const { fabric, bridge, sev } = simPair();
   // Past the fast transmissions: from now on LLDPDUs are 30 s apart.
   fabric.runFor(10_000_000);
   const negotiated = (): number[] =>
@@ -60,30 +27,7 @@ test('reconfigureEvb: the station renegotiates within a fast-transmit interval',
 });
 
 test('StationNode.reconfigureEvb: the bridge renegotiates at once and the uplink takes the values', () => {
-  const fabric = new Fabric(2);
-  const bridge = new BridgeNode({
-    ports: [{ name: 'p1', mac: BR, evb: { values } }],
-    profile: 'splitnve',
-    policy: new VlanPoolPolicy([{ min: 100, max: 199 }]),
-    random: seededRandom(4),
-  });
-  const station = new StationNode({
-    uplinks: [{ name: 'eth0', mac: ST, evb: { values } }],
-    profile: 'splitnve',
-    random: seededRandom(5),
-  });
-  fabric.addNode(new SimBridge('br', bridge));
-  fabric.addNode(new SimStation('st', station));
-  fabric.addSegment({
-    name: 'c',
-    kind: 'link',
-    attachments: [
-      { node: 'st', port: 'eth0', mac: ST },
-      { node: 'br', port: 'p1', mac: BR },
-    ],
-  });
-  fabric.deliverOutputs('br', SimBridge.outputs(bridge.start(0)));
-  fabric.deliverOutputs('st', SimStation.outputs(station.start(0)));
+  const { fabric, bridge, station } = simPair({ seeds: [2, 4, 5] });
   fabric.runFor(10_000_000);
   assert.equal(station.uplinkInfo('eth0')!.timing.rka, 16);
   const cfg = station.evbAgent('eth0')!.config;

@@ -5,25 +5,13 @@ import { parseVdpPdu } from '../../src/vdp/pdu.js';
 import { ByteWriter } from '../../src/wire/bytes.js';
 import { DEFAULT_WIRE_OPTIONS } from '../../src/wire/options.js';
 import { responseStatus } from '../../src/wire/status.js';
-import { encodeManagerId, encodeVsi, managerIdFromString, VSIID_UUID } from '../../src/wire/vdp.js';
+import { encodeManagerId, encodeVsi } from '../../src/wire/vdp.js';
 import type { VsiSpec } from '../../src/vdp/types.js';
+import { testEntry, testSpec } from '../harness/sim-pair.js';
 
 const timing = { r: 3, rte: 10, rwd: 20, rka: 20 };
 
-function spec(n: number): VsiSpec {
-  const id = new Uint8Array(16);
-  id[0] = 0x5b;
-  id[15] = n;
-  return {
-    managerId: managerIdFromString('mgr'),
-    typeId: 7,
-    typeVersion: 1,
-    idFormat: VSIID_UUID,
-    id,
-    filterFormat: 4,
-    entries: [{ groupId: 10000, mac: '52:54:00:00:00:01', ps: 0, pcp: 0, vid: 0 }],
-  };
-}
+const spec = (n: number): VsiSpec => testSpec(n, [testEntry(1)], 4, { tag: 0x5b, typeId: 7 });
 
 /** The bridge's answer to an Associate of `s`: success, VID 100. */
 function answer(s: VsiSpec) {

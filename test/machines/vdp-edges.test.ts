@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { seededRandom } from '../../src/core/random.js';
 import { BridgeNode, type BridgeNodeEvent } from '../../src/node/bridge-node.js';
 import { StationNode, type StationNodeEvent } from '../../src/node/station-node.js';
-import { VlanPoolPolicy } from '../../src/policy/vlan-pool.js';
 import { SimBridge, SimStation } from '../../src/sim/adapters.js';
 import { Fabric, type SimNode, type SimOutput } from '../../src/sim/fabric.js';
 import { ByteWriter } from '../../src/wire/bytes.js';
@@ -16,7 +14,6 @@ import {
   encodeManagerId,
   encodeVsi,
   managerIdFromString,
-  VSIID_UUID,
   type VsiTlv,
 } from '../../src/wire/vdp.js';
 import { VdpStation, type StationEvent } from '../../src/vdp/station.js';
@@ -29,31 +26,14 @@ import {
   type VsiSpec,
 } from '../../src/vdp/types.js';
 import type { FilterEntry } from '../../src/wire/filter.js';
+import { EVB_VALUES, simPair, ST, testEntry, testSpec } from '../harness/sim-pair.js';
 
-const ST = '02:00:00:00:aa:01';
-const BR = '02:00:00:00:bb:01';
-const evbValues = { r: 3, rte: 8, rwd: 14, rka: 16 };
+const evbValues = EVB_VALUES;
 type Result = Extract<StationNodeEvent, { type: 'request-result' }>;
 
-function entry(n: number, groupId: number | undefined = 10000, vid = 0): FilterEntry {
-  const mac = `52:54:00:00:00:${n.toString(16).padStart(2, '0')}`;
-  return groupId === undefined ? { mac, ps: 0, pcp: 0, vid } : { groupId, mac, ps: 0, pcp: 0, vid };
-}
-
-function spec(n: number, entries = [entry(n)], filterFormat = 4): VsiSpec {
-  const id = new Uint8Array(16);
-  id[0] = 0xe1;
-  id[15] = n;
-  return {
-    managerId: managerIdFromString('mgr'),
-    typeId: 42,
-    typeVersion: 1,
-    idFormat: VSIID_UUID,
-    id,
-    filterFormat,
-    entries,
-  };
-}
+const entry = testEntry;
+const spec = (n: number, entries: FilterEntry[] = [entry(n)], filterFormat = 4): VsiSpec =>
+  testSpec(n, entries, filterFormat, { tag: 0xe1 });
 
 /**
  * The bridge with a switch: when `mute` is on, every ECP request it sends (VDP responses and
@@ -99,55 +79,25 @@ interface Rig {
 function rig(
   opts: { maxAttempts?: number; pool?: [number, number]; stationGroupId?: boolean } = {},
 ): Rig {
-  const fabric = new Fabric(5);
-  const bridge = new BridgeNode({
-    ports: [{ name: 'p1', mac: BR, evb: { values: evbValues } }],
-    profile: 'splitnve',
-    policy: new VlanPoolPolicy([{ min: opts.pool?.[0] ?? 100, max: opts.pool?.[1] ?? 199 }]),
-    random: seededRandom(6),
-  });
-  const station = new StationNode({
-    uplinks: [
-      {
-        name: 'eth0',
-        mac: ST,
-        evb: {
-          values: evbValues,
-          ...(opts.stationGroupId === false ? { groupId: false } : {}),
-        },
-      },
-    ],
-    profile: 'splitnve',
-    random: seededRandom(7),
+  let sim: MutableBridge | undefined;
+  const { fabric, bridge, station, bev } = simPair({
+    seeds: [5, 6, 7],
+    ...(opts.pool ? { pool: opts.pool } : {}),
     ...(opts.maxAttempts ? { maxAttempts: opts.maxAttempts } : {}),
+    ...(opts.stationGroupId === false ? { stationGroupId: false } : {}),
+    wrapBridge: (b) => (sim = new MutableBridge(b)),
   });
-  const sim = new MutableBridge(new SimBridge('br', bridge));
-  fabric.addNode(sim);
-  fabric.addNode(new SimStation('st', station));
-  fabric.addSegment({
-    name: 'c',
-    kind: 'link',
-    attachments: [
-      { node: 'st', port: 'eth0', mac: ST },
-      { node: 'br', port: 'p1', mac: BR },
-    ],
-  });
-  const bev: BridgeNodeEvent[] = [];
   const results = new Map<string, { at: number; e: Result }>();
   fabric.onEvent((node, ev, now) => {
-    if (node === 'br') bev.push(ev as BridgeNodeEvent);
     const e = ev as StationNodeEvent;
     if (node === 'st' && e.type === 'request-result' && e.requestId)
       results.set(e.requestId, { at: now, e });
   });
-  fabric.deliverOutputs('br', SimBridge.outputs(bridge.start(0)));
-  fabric.deliverOutputs('st', SimStation.outputs(station.start(0)));
-  fabric.runFor(100_000);
   let n = 0;
   return {
     fabric,
     bridge,
-    sim,
+    sim: sim!,
     station,
     bev,
     results,

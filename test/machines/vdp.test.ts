@@ -1,15 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { seededRandom } from '../../src/core/random.js';
-import {
-  BridgeNode,
-  type BridgeNodeEvent,
-  type BridgeNodeOutput,
-} from '../../src/node/bridge-node.js';
-import { StationNode, type StationNodeEvent } from '../../src/node/station-node.js';
-import { VlanPoolPolicy } from '../../src/policy/vlan-pool.js';
+import type { BridgeNode, BridgeNodeEvent, BridgeNodeOutput } from '../../src/node/bridge-node.js';
+import type { StationNode, StationNodeEvent } from '../../src/node/station-node.js';
 import { SimBridge, SimStation } from '../../src/sim/adapters.js';
-import { Fabric } from '../../src/sim/fabric.js';
+import type { Fabric } from '../../src/sim/fabric.js';
+import { simPair, ST, testSpec } from '../harness/sim-pair.js';
 import { ByteWriter, fromHex, toHex } from '../../src/wire/bytes.js';
 import { decodeFrame } from '../../src/wire/frame.js';
 import { encodeEthernet, ETHERTYPE_ECP } from '../../src/wire/ethernet.js';
@@ -18,41 +13,11 @@ import {
   encodeManagerId,
   encodeVsi,
   managerIdFromString,
-  VSIID_UUID,
   type VsiTlv,
 } from '../../src/wire/vdp.js';
 import type { Profile, VsiMode, VsiSpec } from '../../src/vdp/types.js';
 
-const ST = '02:00:00:00:aa:01';
-const BR = '02:00:00:00:bb:01';
-const evbValues = { r: 3, rte: 8, rwd: 14, rka: 16 };
-
-function spec(
-  n: number,
-  entries = [
-    {
-      groupId: 10000,
-      mac: `52:54:00:00:00:${n.toString(16).padStart(2, '0')}`,
-      ps: 0,
-      pcp: 0,
-      vid: 0,
-    },
-  ],
-  filterFormat = 4,
-): VsiSpec {
-  const id = new Uint8Array(16);
-  id[0] = 0xa1;
-  id[15] = n;
-  return {
-    managerId: managerIdFromString('mgr'),
-    typeId: 42,
-    typeVersion: 1,
-    idFormat: VSIID_UUID,
-    id,
-    filterFormat,
-    entries,
-  };
-}
+const spec = testSpec;
 
 interface Rig {
   fabric: Fabric;
@@ -69,42 +34,11 @@ function rig(
   profile: Profile = 'splitnve',
   opts: { groupId?: boolean; pool?: [number, number] } = {},
 ): Rig {
-  const fabric = new Fabric(1);
-  const bridge = new BridgeNode({
-    ports: [
-      {
-        name: 'p1',
-        mac: BR,
-        evb: { values: evbValues, ...(opts.groupId === false ? { groupId: false } : {}) },
-      },
-    ],
+  const { fabric, bridge, station, bev, sev } = simPair({
     profile,
-    policy: new VlanPoolPolicy([{ min: opts.pool?.[0] ?? 100, max: opts.pool?.[1] ?? 199 }]),
-    random: seededRandom(2),
+    ...(opts.pool ? { pool: opts.pool } : {}),
+    ...(opts.groupId === false ? { bridgeGroupId: false } : {}),
   });
-  const station = new StationNode({
-    uplinks: [{ name: 'eth0', mac: ST, evb: { values: evbValues } }],
-    profile,
-    random: seededRandom(3),
-  });
-  fabric.addNode(new SimBridge('br', bridge));
-  fabric.addNode(new SimStation('st', station));
-  fabric.addSegment({
-    name: 'c',
-    kind: 'link',
-    attachments: [
-      { node: 'st', port: 'eth0', mac: ST },
-      { node: 'br', port: 'p1', mac: BR },
-    ],
-  });
-  const bev: BridgeNodeEvent[] = [];
-  const sev: StationNodeEvent[] = [];
-  fabric.onEvent((node, e) =>
-    node === 'br' ? bev.push(e as BridgeNodeEvent) : sev.push(e as StationNodeEvent),
-  );
-  fabric.deliverOutputs('br', SimBridge.outputs(bridge.start(0)));
-  fabric.deliverOutputs('st', SimStation.outputs(station.start(0)));
-  fabric.runFor(100_000);
   let n = 0;
   return {
     fabric,
