@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { EVB_ARGS, ip, Lab, type Daemon } from './lab.js';
+import { EVB_ARGS, ip, Lab, type Daemon, type VmView } from './lab.js';
 
 const VSI = '00000000-0000-4000-8000-0000000004a1';
 const MAC = '52:54:00:00:04:a1';
@@ -19,16 +19,6 @@ interface TsiView {
   vsiId: string;
   state: string;
   endpoints: { vni: number; vid: number; mac: string; ips: string[] }[];
-}
-interface View {
-  state: string;
-  interfaces: {
-    tsiState: string;
-    macs: string[];
-    ips: string[];
-    localTag: { uplink: string; vid: number } | null;
-    uplinks: { uplink: string; role: string; state: string }[];
-  }[];
 }
 
 describe('active-active multi-homing over veth', () => {
@@ -43,11 +33,7 @@ describe('active-active multi-homing over veth', () => {
   let pb: string;
 
   before(async () => {
-    for (const t of ['na', 'nb', 'hv']) ns[t] = lab.ns(t);
-    [u1, pa] = lab.veth(ns.hv!, ns.na!, 'a');
-    [u2, pb] = lab.veth(ns.hv!, ns.nb!, 'b');
-    [a, b] = await Promise.all([lab.nnve('na', ns.na!, [pa]), lab.nnve('nb', ns.nb!, [pb])]);
-    hv = await lab.tnve('hv', ns.hv!, [u1, u2], ['--multi-homing', 'active-active']);
+    ({ a, b, hv, u1, u2, pa, pb } = await lab.dualHomed(ns, ['--multi-homing', 'active-active']));
   });
 
   after(() => lab.destroy());
@@ -59,7 +45,7 @@ describe('active-active multi-homing over veth', () => {
 
   it('start: Activated on both nNVEs, both uplinks active', async () => {
     await lab.call('hv', 'PUT', '/v1/vms/vm', DEF);
-    const r = await lab.call<{ state: string; view: View }>('hv', 'POST', '/v1/vms/vm/start', {});
+    const r = await lab.call<{ state: string; view: VmView }>('hv', 'POST', '/v1/vms/vm/start', {});
     assert.equal(r.state, 'running');
     const i = r.view.interfaces[0]!;
     assert.deepEqual(
@@ -97,11 +83,16 @@ describe('active-active multi-homing over veth', () => {
 
   it('set-addresses on the running VM: the new filter on both nNVEs, state unchanged', async () => {
     const marks = [a.tsiLogs().length, b.tsiLogs().length];
-    const r = await lab.call<{ state: string; view: View }>('hv', 'POST', '/v1/vms/vm/addresses', {
-      vsiId: VSI,
-      macs: [MAC2],
-      ips: ['10.41.0.2', '10.41.0.3'],
-    });
+    const r = await lab.call<{ state: string; view: VmView }>(
+      'hv',
+      'POST',
+      '/v1/vms/vm/addresses',
+      {
+        vsiId: VSI,
+        macs: [MAC2],
+        ips: ['10.41.0.2', '10.41.0.3'],
+      },
+    );
     assert.equal(r.state, 'running');
     assert.deepEqual(r.view.interfaces[0]!.macs, [MAC2]);
     assert.deepEqual(r.view.interfaces[0]!.ips, ['10.41.0.2', '10.41.0.3']);
@@ -146,7 +137,7 @@ describe('active-active multi-homing over veth', () => {
         3000,
         hvMark,
       );
-      const v = await lab.call<View>('hv', 'GET', '/v1/vms/vm');
+      const v = await lab.call<VmView>('hv', 'GET', '/v1/vms/vm');
       assert.equal(v.state, 'running');
       assert.equal(v.interfaces[0]!.tsiState, 'Activated');
       assert.deepEqual(v.interfaces[0]!.localTag?.uplink, u1);
@@ -176,12 +167,12 @@ describe('active-active multi-homing over veth', () => {
       hvMark,
     );
     assert.equal(bridge.cause, 'bridge-deassociate');
-    let v = await lab.call<View & { note?: string }>('hv', 'GET', '/v1/vms/vm');
+    let v = await lab.call<VmView & { note?: string }>('hv', 'GET', '/v1/vms/vm');
     assert.equal(v.state, 'running');
     assert.equal(v.interfaces[0]!.tsiState, 'Activated');
     assert.match(String(v.note), new RegExp(`nNVE on ${u2}: bridge-deassociate`));
     // the orchestrator's next start re-asserts the association on nb, with the new addresses
-    const r = await lab.call<{ state: string; view: View }>('hv', 'POST', '/v1/vms/vm/start', {});
+    const r = await lab.call<{ state: string; view: VmView }>('hv', 'POST', '/v1/vms/vm/start', {});
     assert.equal(r.state, 'running');
     v = r.view;
     assert.deepEqual(

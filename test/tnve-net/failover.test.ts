@@ -25,11 +25,7 @@ describe('multi-homing over veth', () => {
   let pb: string;
 
   before(async () => {
-    for (const t of ['na', 'nb', 'hv']) ns[t] = lab.ns(t);
-    [u1, pa] = lab.veth(ns.hv!, ns.na!, 'a');
-    [u2, pb] = lab.veth(ns.hv!, ns.nb!, 'b');
-    [a, b] = await Promise.all([lab.nnve('na', ns.na!, [pa]), lab.nnve('nb', ns.nb!, [pb])]);
-    hv = await lab.tnve('hv', ns.hv!, [u1, u2]);
+    ({ a, b, hv, u1, u2, pa, pb } = await lab.dualHomed(ns));
   });
 
   after(() => lab.destroy());

@@ -148,6 +148,19 @@ export class Daemon {
   }
 }
 
+/** A VM as `GET /v1/vms/:name` shows it (the fields the tests read). */
+export interface VmView {
+  state: string;
+  interfaces: {
+    vsiId: string;
+    tsiState: string;
+    macs: string[];
+    ips: string[];
+    localTag: { uplink: string; vid: number } | null;
+    uplinks: { uplink: string; role: string; state: string }[];
+  }[];
+}
+
 export class Lab {
   /** Names of namespaces and interfaces: `tag` (default snt), then this process's pid. */
   readonly prefix: string;
@@ -235,6 +248,25 @@ export class Lab {
       address: string;
     }[];
     return j[0]!.address;
+  }
+
+  /**
+   * One hypervisor (namespace `hv`) with an uplink to each of two nNVEs (`na`, `nb`), all
+   * started; `ns` gets the three namespaces.
+   */
+  async dualHomed(
+    ns: Record<string, string>,
+    tnveExtra: string[] = [],
+  ): Promise<{ a: Daemon; b: Daemon; hv: Daemon; u1: string; u2: string; pa: string; pb: string }> {
+    for (const t of ['na', 'nb', 'hv']) ns[t] = this.ns(t);
+    const [u1, pa] = this.veth(ns.hv!, ns.na!, 'a');
+    const [u2, pb] = this.veth(ns.hv!, ns.nb!, 'b');
+    const [a, b] = await Promise.all([
+      this.nnve('na', ns.na!, [pa]),
+      this.nnve('nb', ns.nb!, [pb]),
+    ]);
+    const hv = await this.tnve('hv', ns.hv!, [u1, u2], tnveExtra);
+    return { a, b, hv, u1, u2, pa, pb };
   }
 
   async tnve(

@@ -10,20 +10,12 @@ import { after, before, describe, it } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { startOvsHv, type OvsHv } from '../harness/ovs-hv.js';
 import { RUNNING_DOMAIN } from '../tnve-libvirt/fixtures.js';
-import { ip, Lab, MAIN, type Daemon } from './lab.js';
+import { ip, Lab, MAIN, type Daemon, type VmView } from './lab.js';
 
-interface View {
-  state: string;
-  interfaces: {
-    vsiId: string;
-    tsiState: string;
-    localTag: { uplink: string; vid: number } | null;
-  }[];
-}
 interface Answer {
   state: string | null;
   tookMs: number;
-  view: View | null;
+  view: VmView | null;
 }
 
 const vsi = (n: number) => `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
@@ -217,7 +209,7 @@ describe('tnve over veth with real daemons', () => {
       const r = hook(op, 'begin');
       assert.equal(r.status, 0, r.stderr);
     }
-    const v = await lab.call<View>('h3', 'GET', '/v1/vms/web-01');
+    const v = await lab.call<VmView>('h3', 'GET', '/v1/vms/web-01');
     assert.equal(v.state, 'running');
     await lab.until(
       () => [...n2.tsiStates().values()].filter((s) => s === 'Activated').length === 3,

@@ -9,16 +9,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ApiCallError } from '../../src/tnve/client.js';
-import { EVB_ARGS, ip, Lab, type Daemon } from './lab.js';
+import { EVB_ARGS, ip, Lab, type Daemon, type VmView } from './lab.js';
 
-interface View {
-  state: string;
-  interfaces: {
-    vsiId: string;
-    tsiState: string;
-    localTag: { uplink: string; vid: number } | null;
-  }[];
-}
 interface Failure {
   uplink: string;
   vsiId: string;
@@ -86,7 +78,7 @@ describe('tnve over veth: refusals and timeouts', () => {
     await lab.call('h1', 'PUT', '/v1/vms/a', def(1, 5000));
     await lab.call('h1', 'PUT', '/v1/vms/b', def(2, 5001));
     await lab.call('h1', 'PUT', '/v1/vms/c', def(3, 9999));
-    const a = await lab.call<{ view: View }>('h1', 'POST', '/v1/vms/a/start', {});
+    const a = await lab.call<{ view: VmView }>('h1', 'POST', '/v1/vms/a/start', {});
     assert.equal(a.view.interfaces[0]!.localTag!.vid, 100);
     // VN 5001 is known but the only tag is VN 5000's
     let e = await refusal(lab.call('h1', 'POST', '/v1/vms/b/start', {}));
@@ -117,7 +109,7 @@ describe('tnve over veth: refusals and timeouts', () => {
     );
     assert.match(String(refused[1]!.detail), /GroupID 9999 is not a VN known to the NVA/);
     for (const name of ['b', 'c']) {
-      const v = await lab.call<View>('h1', 'GET', `/v1/vms/${name}`);
+      const v = await lab.call<VmView>('h1', 'GET', `/v1/vms/${name}`);
       assert.equal(v.state, 'shutoff');
       assert.equal(v.interfaces[0]!.localTag, null);
     }
@@ -164,7 +156,7 @@ describe('tnve over veth: refusals and timeouts', () => {
     // taken back by a De-Associate, not left to the nNVE's keep-alive expiry
     if (seen.length > 0) assert.equal(seen.at(-1), 'Init(deassociate)');
     assert.deepEqual(await onN(vsi(4)), []);
-    const v = await lab.call<View>('h1', 'GET', '/v1/vms/t');
+    const v = await lab.call<VmView>('h1', 'GET', '/v1/vms/t');
     assert.equal(v.state, 'shutoff');
     // once the nNVE answers again, the same start succeeds
     const r = await lab.call<{ state: string }>('h1', 'POST', '/v1/vms/t/start', {});
@@ -197,7 +189,7 @@ describe('tnve over veth: refusals and timeouts', () => {
     assert.equal(e.body.error, 'no-uplink');
     assert.match(e.message, new RegExp(`no uplink of VN 5000 is up \\(${up.h1}\\)`));
     assert.equal(e.body.state, 'shutoff');
-    assert.equal((await lab.call<View>('h1', 'GET', '/v1/vms/d')).state, 'shutoff');
+    assert.equal((await lab.call<VmView>('h1', 'GET', '/v1/vms/d')).state, 'shutoff');
     // the link is back: still nothing on the nNVE, and the VM can start
     await h1.waitLog(
       (l) => l.event === 'uplink.healthy' && l.uplink === up.h1,
@@ -242,10 +234,10 @@ describe('tnve over veth: refusals and timeouts', () => {
     assert.deepEqual([f.uplink, f.reason], [up.h2, 5]);
     const refused = n.lines.filter((l) => l.event === 'vsi.refused' && l.vsi === vsi(6));
     assert.match(String(refused.at(-1)!.detail), /may not attach to VN 5000/);
-    const d = await lab.call<View>('h2', 'GET', '/v1/vms/m');
+    const d = await lab.call<VmView>('h2', 'GET', '/v1/vms/m');
     assert.notEqual(d.state, 'running');
     assert.notEqual(d.interfaces[0]!.tsiState, 'Activated');
-    const s = await lab.call<View>('h1', 'GET', '/v1/vms/m');
+    const s = await lab.call<VmView>('h1', 'GET', '/v1/vms/m');
     assert.equal(s.state, 'outgoing');
     assert.equal(s.interfaces[0]!.tsiState, 'Activated');
     // on the nNVE: the source never changed, the destination never Activated
