@@ -60,7 +60,8 @@ async function dump(n: NnveDaemon): Promise<DataPlaneState> {
   return n.dp.dump();
 }
 
-test('two nNVEs on one NVA: remote entries, flood lists, migration where the destination wins before the source lets go', async (t) => {
+/** Two nNVEs (A: VLANs 100-199, B: 200-299) sharing one embedded NVA, each with one tNVE. */
+async function twoNnves(t: TestContext) {
   const dir = tmp(t);
   const nvaFile = join(dir, 'nva.sqlite');
   const nnves: NnveDaemon[] = [];
@@ -95,6 +96,11 @@ test('two nNVEs on one NVA: remote entries, flood lists, migration where the des
   }
   const [A, B] = nnves as [NnveDaemon, NnveDaemon];
   const [hvA, hvB] = hvs as [Awaited<ReturnType<typeof tnve>>, Awaited<ReturnType<typeof tnve>>];
+  return { A, B, hvA, hvB };
+}
+
+test('two nNVEs on one NVA: remote entries, flood lists, migration where the destination wins before the source lets go', async (t) => {
+  const { A, B, hvA, hvB } = await twoNnves(t);
   const v1 = vm(1, VNI, { ip: '192.0.2.1' });
   const v2 = vm(2, VNI, { ip: '192.0.2.2' });
   const mac1 = v1.entries[0]!.mac!;
@@ -279,4 +285,26 @@ test('migration between two stations of one nNVE (one segment): same tag, one Ac
     [[mac, 'forwarding']],
     'the entry never went away',
   );
+});
+
+test('a VN deleted in the NVA through one nNVE: every nNVE de-associates its TSIs of it, and each station is told', async (t) => {
+  const { A, B, hvA, hvB } = await twoNnves(t);
+  assert.equal((await hvA.request('associate', vm(1, VNI))).status, 200);
+  assert.equal((await hvB.request('associate', vm(2, VNI))).status, 200);
+  const del = await post(apiPort(A), '/v1/vns/delete', { vni: VNI });
+  assert.equal(del.status, 200, JSON.stringify(del.body));
+  for (const [name, n, hv] of [
+    ['A', A, hvA],
+    ['B', B, hvB],
+  ] as const) {
+    await until(`${name} has no TSI of the VN`, () =>
+      n.model.tsiViews().length === 0 ? true : undefined,
+    );
+    await until(`the station behind ${name} was told`, async () => {
+      const r = await fetch(`http://127.0.0.1:${apiPort(hv.d)}/v1/vsis`);
+      return ((await r.json()) as unknown[]).length === 0 ? true : undefined;
+    });
+    const s = await dump(n);
+    assert.deepEqual([s.vaps, s.locals, s.remotes], [[], [], []], `${name}: nothing of the VN`);
+  }
 });
