@@ -104,7 +104,7 @@ const COLUMNS: Record<string, string[]> = {
     'expiresInMs',
     'nextKeepAliveInMs',
   ],
-  vaps: ['segment', 'vni', 'vid', 'state', 'tsis', 'explicit', 'stations', 'ports'],
+  vaps: ['segment', 'vni', 'vn.name', 'vid', 'state', 'tsis', 'explicit', 'stations', 'ports'],
   tags: ['segment', 'vni', 'vid', 'refs', 'heldUntil'],
   tsis: ['port', 'station', 'vsiId', 'state', 'endpoints', 'connects', 'migration', 'superseded'],
   vns: ['vni', 'name', 'allowedStations', 'maxTsis'],

@@ -148,6 +148,12 @@ export interface VapView {
   readonly explicit: number;
   readonly stations: number;
   readonly ports: readonly string[];
+  /** The VN's context from the NVA (name, policy); null once the NVA no longer has it. */
+  readonly vn: {
+    readonly name?: string;
+    readonly allowedStations?: readonly string[];
+    readonly maxTsis?: number;
+  } | null;
 }
 
 interface TsiRec {
@@ -894,6 +900,7 @@ export class NveModel implements BridgePolicy {
         explicit: c?.explicit ?? 0,
         stations: c?.stations.size ?? 0,
         ports: c ? [...c.ports].sort() : [],
+        vn: vnContext(this.opts.vns.getVn(a.vni)),
       };
     });
   }
@@ -931,6 +938,15 @@ export class NveModel implements BridgePolicy {
   get tsiCount(): number {
     return this.tsis.size;
   }
+}
+
+function vnContext(vn: VnInfo | undefined): VapView['vn'] {
+  if (!vn) return null;
+  return {
+    ...(vn.name !== undefined ? { name: vn.name } : {}),
+    ...(vn.allowedStations?.length ? { allowedStations: vn.allowedStations } : {}),
+    ...(vn.maxTsis !== undefined ? { maxTsis: vn.maxTsis } : {}),
+  };
 }
 
 function refuse(reason: number, hard: boolean, message: string): BridgeDecision {

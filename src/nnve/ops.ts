@@ -127,6 +127,15 @@ const VapSchema = z
     explicit: z.number().int(),
     stations: z.number().int(),
     ports: z.array(z.string()),
+    vn: z
+      .object({
+        name: z.string().optional(),
+        allowedStations: z.array(z.string()).optional(),
+        maxTsis: z.number().int().optional(),
+      })
+      .strict()
+      .nullable()
+      .describe("the VN's context from the NVA (name, policy); null once the NVA no longer has it"),
   })
   .strict();
 

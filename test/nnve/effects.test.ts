@@ -139,8 +139,12 @@ test('VN resolution: unknown GroupID is reason 5 without auto-create; per-VN all
   const u = await r.request('associate', vm(1, 7000));
   assert.equal(u.status, 409);
   assert.equal(u.body.reason, 5);
-  assert.equal((await post(np, '/v1/vns', { vni: 7000, maxTsis: 1 })).status, 200);
+  assert.equal((await post(np, '/v1/vns', { vni: 7000, name: 'web', maxTsis: 1 })).status, 200);
   assert.equal((await r.request('associate', vm(1, 7000))).status, 200);
+  const vap = (await get<{ vni: number; vn: unknown }[]>(np, '/v1/vaps')).find(
+    (v) => v.vni === 7000,
+  );
+  assert.deepEqual(vap?.vn, { name: 'web', maxTsis: 1 }, "the VAP carries the VN's context");
   const full = await r.request('associate', vm(2, 7000));
   assert.equal(full.status, 409);
   assert.equal(full.body.reason, 2, 'max TSIs: insufficient resources');
