@@ -135,6 +135,15 @@ export class Daemon {
     return out;
   }
 
+  /** SIGKILL: no goodbye, no last write; resolves once the process is gone. */
+  async kill(): Promise<void> {
+    if (this.exited !== null) return;
+    await new Promise<void>((resolve) => {
+      this.child.once('exit', () => resolve());
+      this.child.kill('SIGKILL');
+    });
+  }
+
   async stop(): Promise<void> {
     if (this.exited !== null) return;
     await new Promise<void>((resolve) => {
