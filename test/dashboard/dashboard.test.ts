@@ -109,7 +109,10 @@ test('tNVE dashboard: VMs and TSIs follow the lifecycle live', async (t) => {
   assert.equal((await http(p.tUrl, 'POST', '/v1/vms/web/start', {})).status, 200);
   const vm = page.locator('#section-vms tbody tr', { hasText: 'web' });
   await vm.locator('td', { hasText: /^running$/ }).waitFor({ timeout: 10_000 });
-  assert.match((await vm.textContent()) ?? '', /Activated.*300 on eth0/);
+  // The VM's state and its interfaces' states come as separate events: wait for both.
+  await page
+    .locator('#section-vms tbody tr', { hasText: /web.*running.*Activated.*300 on eth0/ })
+    .waitFor({ timeout: 10_000 });
   await page
     .locator('#section-tsis tbody tr', { hasText: uuid(0x101) })
     .locator('td', { hasText: /^Activated$/ })
