@@ -158,6 +158,8 @@ interface StationVsi {
   spec: VsiSpec | undefined;
   pending: Pending | undefined;
   next: StationRequest | undefined;
+  /** When the bridge last accepted a request or keep-alive of this VSI (its expiry restarts). */
+  confirmedAt?: number;
 }
 
 export interface StationVsiView {
@@ -587,6 +589,7 @@ export class VdpStation {
           spec,
         });
       if (vidsChanged) out.push({ type: 'vids', key, entries });
+      v.confirmedAt = now;
       if (!p.keepAlive) {
         out.push({
           type: 'request-result',
@@ -639,6 +642,14 @@ export class VdpStation {
       });
     }
     this.scheduleKeepAlive(v, now);
+    // A refused request does not restart the bridge's keep-alive expiry of the state it kept:
+    // the next keep-alive is due one period after the last accepted exchange, not after the
+    // refusal (else the bridge expired a VSI it had just kept, seen over veth). Not for a
+    // refused keep-alive: that would repeat it at once, again and again.
+    if (!p.keepAlive && v.state !== 'init' && v.confirmedAt !== undefined) {
+      const due = v.confirmedAt + keepAliveUs(this.timing);
+      if (due < now + keepAliveUs(this.timing)) this.timers.set(`ka|${key}`, Math.max(due, now));
+    }
     this.afterCompletion(v, now, out);
   }
 
