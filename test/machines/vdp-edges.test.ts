@@ -214,6 +214,26 @@ test('Keep: an update refused for resources keeps the associated VSI as it was',
   assert.ok(!r.bev.some((e) => e.type === 'tsi' && e.to === 'init'));
 });
 
+test('Keep: a refusal late in the keep-alive period does not push the next keep-alive past the expiry', () => {
+  const r = rig({ pool: [100, 100] });
+  const a = r.send(3, spec(5));
+  r.fabric.runFor(50_000);
+  assert.ok(r.results.get(a.id)!.e.ok);
+  // Just before the first keep-alive (655 ms after the answer) the update is refused: the
+  // bridge's expiry still runs from the Associate it accepted, so must the next keep-alive.
+  r.fabric.runFor(550_000);
+  const u = r.send(3, spec(5, [entry(5, 20000)]));
+  r.fabric.runFor(50_000);
+  const res = r.results.get(u.id)!.e;
+  assert.ok(!res.ok && res.keep, JSON.stringify(res));
+  r.fabric.runFor(3 * keepAliveExpiryUs(evbValues));
+  assert.ok(
+    !r.bev.some((e) => e.type === 'tsi' && e.cause === 'keepalive-expired'),
+    'the bridge did not expire the VSI it kept',
+  );
+  assert.equal(r.bridge.vsis()[0]?.vsi.state, 'associated');
+});
+
 test('Keep: the state kept is the one the response names (pre-associated-RR, not the Associate asked)', () => {
   const r = rig({ pool: [100, 100] });
   const p = r.send(2, spec(5));
