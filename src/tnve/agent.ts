@@ -1045,6 +1045,10 @@ export class TnveAgent {
         mode = want;
       }
     }
+    // Nothing that adds state goes into a link known to be down: it would wait in ECP's
+    // retransmissions and reach the nNVE when the link returns, after the operation that
+    // wanted it may have failed (`no-uplink`). The link coming back pumps the slot again.
+    if (mode !== 4 && this.health.get(s.uplink)?.linkUp === false) return;
     const h = s.vm.hints;
     const hints: Hints = {
       ...(h.m && (mode === 2 || mode === 3) ? { m: true } : {}),

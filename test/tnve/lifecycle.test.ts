@@ -208,6 +208,14 @@ describe('lifecycle -> VDP on the simulator', () => {
     assert.equal(r.state, 'shutoff');
     sim.cable('hv1', 'eth0', true);
     sim.run(1000);
+    // nothing of the failed start went out over the cut cable to reach the nNVE afterwards
+    // (not even for a moment: ECP would have retransmitted it once the cable was back)
+    sim.run(500_000);
+    assert.deepEqual(sim.bridges.get('nnve')!.vsis(), []);
+    assert.deepEqual(
+      sim.bridgeEvents.filter((x) => x.t >= t0 && x.e.type === 'tsi').map((x) => x.e.type),
+      [],
+    );
     assert.equal(sim.op('hv1', { op: 'start', name: 'vm1' }).ok, true);
   });
 
