@@ -99,14 +99,14 @@ describe('nNVE end to end: OVS data plane, etcd NVA, two hypervisors', () => {
   });
 
   test('live migration of a1, hv A (nNVE A) -> hv B (nNVE B) and back, while pinging at 100 pps: at most 1 packet lost', async () => {
-    // A migration counts when the emulated network itself was quiet around it (quietAround:
-    // the control pinger a2 -> b2, through the same four switches, lost nothing and never
-    // waited more than 40 ms for a reply). Userspace OVS forwards in its main thread and on a
-    // loaded 2-core machine now and then stalls for tens of ms; a migration inside such a stall
-    // says nothing about the nNVEs and is done again (a1 goes back and forth), at most MAX
-    // times in all. Every migration that counts must lose at most 1 packet per pinger, and each
+    // A migration counts when the machine was quiet around it (quietAround: the control
+    // pinger a2 -> b2, through the same four switches, lost nothing and never waited more than
+    // 40 ms for a reply; the Associate was answered and the link moved within 12 ms each).
+    // Userspace OVS forwards in its main thread and on a loaded 2-core machine now and then
+    // stalls for tens of ms; a migration inside such a stall, or on starved cores, says nothing
+    // about the nNVEs and is done again (a1 goes back and forth), at most MAX times in all. Every migration that counts must lose at most 1 packet per pinger, and each
     // direction needs one that counts.
-    const MAX = 6;
+    const MAX = 8;
     const runs: (MigrationResult & { counts: boolean })[] = [];
     let at: Side = 'a';
     const counted = (from: Side): boolean => runs.some((r) => r.from === from && r.counts);
@@ -212,7 +212,8 @@ describe('nNVE end to end: OVS data plane, etcd NVA, two hypervisors', () => {
         }
         return refreshed.size === 2 && vsis.length === 2;
       },
-      5000,
+      // three keep-alive periods and more: a restart on a loaded machine takes seconds
+      15_000,
     );
     assert.deepEqual([...refreshed].sort(), [VMS.a1!.uuid, VMS.a2!.uuid].sort());
     assert.ok(await pingEventually(nsOf('a2'), VMS.a1!.ip, 10), 'a2 -> a1 after restart');
