@@ -106,7 +106,7 @@ describe('nNVE end to end: OVS data plane, etcd NVA, two hypervisors', () => {
     // stalls for tens of ms; a migration inside such a stall, or on starved cores, says nothing
     // about the nNVEs and is done again (a1 goes back and forth), at most MAX times in all. Every migration that counts must lose at most 1 packet per pinger, and each
     // direction needs one that counts.
-    const MAX = 8;
+    const MAX = 10;
     const runs: (MigrationResult & { counts: boolean })[] = [];
     let at: Side = 'a';
     const counted = (from: Side): boolean => runs.some((r) => r.from === from && r.counts);
