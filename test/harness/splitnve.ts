@@ -23,6 +23,25 @@ export const LUA_DISSECTOR = join(ROOT, 'contrib', 'wireshark', 'splitnve.lua');
 
 export type DaemonKind = 'nnve' | 'tnve';
 
+/** The CLI flags that set the EVB timers (`--r --rte --rwd --rka`). */
+export function evbFlags(evb: {
+  readonly r: number;
+  readonly rte: number;
+  readonly rwd: number;
+  readonly rka: number;
+}): string[] {
+  return [
+    '--r',
+    String(evb.r),
+    '--rte',
+    String(evb.rte),
+    '--rwd',
+    String(evb.rwd),
+    '--rka',
+    String(evb.rka),
+  ];
+}
+
 /** One JSON log line of a daemon. */
 export interface LogEvent {
   readonly event?: string;

@@ -22,6 +22,7 @@ import {
   poll,
   vdpLatencies,
   withLogs,
+  evbFlags,
 } from '../harness/splitnve.js';
 
 const ST_MAC = '02:00:00:00:aa:01';
@@ -119,20 +120,7 @@ describe('interop (b): splitnve tnve station <-> lldpad bridge', () => {
       name: 'tnve',
       netns: stNs,
       kind: 'tnve',
-      args: [
-        '--uplink',
-        'vst0',
-        '--profile',
-        '802.1Qbg',
-        '--r',
-        String(EVB.r),
-        '--rte',
-        String(EVB.rte),
-        '--rwd',
-        String(EVB.rwd),
-        '--rka',
-        String(EVB.rka),
-      ],
+      args: ['--uplink', 'vst0', '--profile', '802.1Qbg', ...evbFlags(EVB)],
     });
   });
 

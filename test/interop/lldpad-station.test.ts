@@ -23,6 +23,7 @@ import {
   poll,
   vdpLatencies,
   withLogs,
+  evbFlags,
 } from '../harness/splitnve.js';
 import { managerIdFromString, VSIID_UUID, type VsiTlv } from '../../src/wire/vdp.js';
 import { bytesEqual, parseUuid } from '../../src/wire/bytes.js';
@@ -133,14 +134,7 @@ describe('interop (a): lldpad station <-> splitnve nnve bridge', () => {
         `${POOL.min}-${POOL.max}`,
         '--profile',
         '802.1Qbg',
-        '--r',
-        String(OUR_EVB.r),
-        '--rte',
-        String(OUR_EVB.rte),
-        '--rwd',
-        String(OUR_EVB.rwd),
-        '--rka',
-        String(OUR_EVB.rka),
+        ...evbFlags(OUR_EVB),
         '--log-level',
         'debug',
       ],

@@ -20,6 +20,7 @@ import {
   checkFrames,
   decodeCapture,
   withLogs,
+  evbFlags,
 } from '../harness/splitnve.js';
 
 const ST1 = '02:00:00:00:aa:01';
@@ -127,14 +128,7 @@ describe('interop (c): splitnve tnve <-> splitnve nnve: authentication, IPv4 fil
     'require',
     '--key-dir',
     keyDir,
-    '--r',
-    String(EVB.r),
-    '--rte',
-    String(EVB.rte),
-    '--rwd',
-    String(EVB.rwd),
-    '--rka',
-    String(EVB.rka),
+    ...evbFlags(EVB),
   ];
 
   before(async () => {
