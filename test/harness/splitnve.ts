@@ -23,6 +23,28 @@ export const LUA_DISSECTOR = join(ROOT, 'contrib', 'wireshark', 'splitnve.lua');
 
 export type DaemonKind = 'nnve' | 'tnve';
 
+/**
+ * Two stations, each in its namespace (st1, st2) on its own veth (vst0, vst1) to the bridge's
+ * namespace (br: vbr0, vbr1), with the given MACs.
+ */
+export async function twoStationsOneBridge(
+  lab: Lab,
+  macs: { st1: string; st2: string; br1: string; br2: string },
+): Promise<{ brNs: string; st1Ns: string; st2Ns: string }> {
+  const brNs = await lab.addNetns('br');
+  const st1Ns = await lab.addNetns('st1');
+  const st2Ns = await lab.addNetns('st2');
+  await lab.addVeth(
+    { netns: st1Ns, name: 'vst0', mac: macs.st1 },
+    { netns: brNs, name: 'vbr0', mac: macs.br1 },
+  );
+  await lab.addVeth(
+    { netns: st2Ns, name: 'vst1', mac: macs.st2 },
+    { netns: brNs, name: 'vbr1', mac: macs.br2 },
+  );
+  return { brNs, st1Ns, st2Ns };
+}
+
 /** The CLI flags that set the EVB timers (`--r --rte --rwd --rka`). */
 export function evbFlags(evb: {
   readonly r: number;

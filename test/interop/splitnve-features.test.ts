@@ -21,6 +21,7 @@ import {
   decodeCapture,
   withLogs,
   evbFlags,
+  twoStationsOneBridge,
 } from '../harness/splitnve.js';
 
 const ST1 = '02:00:00:00:aa:01';
@@ -133,17 +134,12 @@ describe('interop (c): splitnve tnve <-> splitnve nnve: authentication, IPv4 fil
 
   before(async () => {
     lab = Lab.create('snt3');
-    const brNs = await lab.addNetns('br');
-    const st1Ns = await lab.addNetns('st1');
-    const st2Ns = await lab.addNetns('st2');
-    await lab.addVeth(
-      { netns: st1Ns, name: 'vst0', mac: ST1 },
-      { netns: brNs, name: 'vbr0', mac: BR1 },
-    );
-    await lab.addVeth(
-      { netns: st2Ns, name: 'vst1', mac: ST2 },
-      { netns: brNs, name: 'vbr1', mac: BR2 },
-    );
+    const { brNs, st1Ns, st2Ns } = await twoStationsOneBridge(lab, {
+      st1: ST1,
+      st2: ST2,
+      br1: BR1,
+      br2: BR2,
+    });
     // The nNVE holds key 1 of both stations; station 1 has the same key, station 2 another one.
     const dir = (name: string): string => {
       const d = lab!.file(name);

@@ -22,6 +22,7 @@ import {
   vdpLatencies,
   withLogs,
   evbFlags,
+  twoStationsOneBridge,
 } from '../harness/splitnve.js';
 
 const ST1 = '02:00:00:00:aa:01';
@@ -133,17 +134,12 @@ describe('interop (c): splitnve tnve <-> splitnve nnve, splitnve profile', () =>
 
   before(async () => {
     lab = Lab.create('sni');
-    const brNs = await lab.addNetns('br');
-    const st1Ns = await lab.addNetns('st1');
-    const st2Ns = await lab.addNetns('st2');
-    await lab.addVeth(
-      { netns: st1Ns, name: 'vst0', mac: ST1 },
-      { netns: brNs, name: 'vbr0', mac: BR1 },
-    );
-    await lab.addVeth(
-      { netns: st2Ns, name: 'vst1', mac: ST2 },
-      { netns: brNs, name: 'vbr1', mac: BR2 },
-    );
+    const { brNs, st1Ns, st2Ns } = await twoStationsOneBridge(lab, {
+      st1: ST1,
+      st2: ST2,
+      br1: BR1,
+      br2: BR2,
+    });
     capture = await Capture.start(lab, brNs, ['vbr0', 'vbr1'], 'c-bridge');
     nnveConfig = lab.file('nnve.json');
     writeNnveConfig(EVB.rka, 'info');
