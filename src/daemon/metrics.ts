@@ -102,6 +102,18 @@ type LinkEvent = Extract<
       | 'frame-dropped';
   }
 >;
+const LINK_EVENTS: ReadonlySet<string> = new Set<LinkEvent['type']>([
+  'peer-up',
+  'peer-down',
+  'negotiated',
+  'auth-failed',
+  'auth',
+  'ecp-failed',
+  'frame-dropped',
+]);
+function isLinkEvent<E extends { type: string }>(e: E): e is E & LinkEvent {
+  return LINK_EVENTS.has(e.type);
+}
 
 export class DaemonMetrics {
   readonly registry = new Registry();
@@ -242,6 +254,7 @@ export class DaemonMetrics {
 
   /** One event of the bridge node, as logged by src/nnve/events.ts. */
   bridgeEvent(e: BridgeNodeEvent): void {
+    if (isLinkEvent(e)) return this.linkEvent(e.port, e);
     switch (e.type) {
       case 'tsi':
         this.c('splitnve_tsi_transitions_total', {
@@ -260,15 +273,6 @@ export class DaemonMetrics {
         break;
       case 'station-new':
         this.c('splitnve_stations_new_total', { port: e.port });
-        break;
-      case 'peer-up':
-      case 'peer-down':
-      case 'negotiated':
-      case 'auth-failed':
-      case 'auth':
-      case 'ecp-failed':
-      case 'frame-dropped':
-        this.linkEvent(e.port, e);
         break;
       default:
         break;
@@ -300,6 +304,7 @@ export class DaemonMetrics {
 
   /** One event of the station node, as logged by src/tnve/events.ts. */
   stationEvent(e: StationNodeEvent): void {
+    if (isLinkEvent(e)) return this.linkEvent(e.uplink, e);
     switch (e.type) {
       case 'vsi-state':
         this.c('splitnve_tsi_transitions_total', {
@@ -318,15 +323,6 @@ export class DaemonMetrics {
       case 'keepalive-failed':
         this.c('splitnve_keepalive_failures_total', { port: e.uplink, error: e.error });
         if (e.reason !== undefined) this.reason('received', e.reason);
-        break;
-      case 'peer-up':
-      case 'peer-down':
-      case 'negotiated':
-      case 'auth-failed':
-      case 'auth':
-      case 'ecp-failed':
-      case 'frame-dropped':
-        this.linkEvent(e.uplink, e);
         break;
       default:
         break;
