@@ -45,6 +45,30 @@ export async function twoStationsOneBridge(
   return { brNs, st1Ns, st2Ns };
 }
 
+/**
+ * Starts an nNVE (from `nnveConfig`) in the bridge namespace of `twoStationsOneBridge` and a
+ * tNVE in each station namespace, on vst0 and vst1, with `tnveArgs[0]` / `tnveArgs[1]`.
+ */
+export async function startOnTwoStations(
+  lab: Lab,
+  ns: { brNs: string; st1Ns: string; st2Ns: string },
+  nnveConfig: string,
+  tnveArgs: readonly [string[], string[]],
+): Promise<{ nnve: SplitnveDaemon; tnve1: SplitnveDaemon; tnve2: SplitnveDaemon }> {
+  const nnve = await SplitnveDaemon.start(lab, {
+    name: 'nnve',
+    netns: ns.brNs,
+    kind: 'nnve',
+    args: ['--config', nnveConfig],
+  });
+  const [tnve1, tnve2] = await Promise.all(
+    ([ns.st1Ns, ns.st2Ns] as const).map((netns, i) =>
+      SplitnveDaemon.start(lab, { name: `tnve${i + 1}`, netns, kind: 'tnve', args: tnveArgs[i]! }),
+    ),
+  );
+  return { nnve, tnve1: tnve1!, tnve2: tnve2! };
+}
+
 /** The CLI flags that set the EVB timers (`--r --rte --rwd --rka`). */
 export function evbFlags(evb: {
   readonly r: number;
@@ -297,6 +321,16 @@ export class SplitnveDaemon {
  * close). CI prints the tails in the failure message; the full files stay here.
  */
 export const FAILED_LOG_DIR = '/tmp/splitnve-interop-failures';
+
+/** For `withLogs`: the log tails (30 lines) of the daemons started so far, by name. */
+export function daemonTails(
+  daemons: () => Record<string, SplitnveDaemon | undefined>,
+): () => { name: string; tail: () => string }[] {
+  return () =>
+    Object.entries(daemons())
+      .filter((x): x is [string, SplitnveDaemon] => x[1] !== undefined)
+      .map(([name, d]) => ({ name, tail: () => d.logTail(30) }));
+}
 
 /**
  * Wraps a test body: on failure, the error message gets the log tails of `logs()` (our daemons

@@ -19,6 +19,7 @@ import {
   decodeCapture,
   poll,
   withLogs,
+  daemonTails,
 } from '../harness/splitnve.js';
 
 const ST1 = '02:00:00:00:aa:01';
@@ -67,14 +68,7 @@ describe('interop (d): two splitnve stations behind a Linux bridge share one nNV
   let tnve2: SplitnveDaemon;
   let capture: Capture;
 
-  const logs = (): { name: string; tail: () => string }[] =>
-    [
-      ['nnve', nnve],
-      ['tnve1', tnve1],
-      ['tnve2', tnve2],
-    ]
-      .filter(([, d]) => d)
-      .map(([n, d]) => ({ name: n as string, tail: () => (d as SplitnveDaemon).logTail(30) }));
+  const logs = daemonTails(() => ({ nnve, tnve1, tnve2 }));
   const step = (fn: (t: TestContext) => Promise<void>): ((t: TestContext) => Promise<void>) =>
     withLogs(() => lab, logs, fn);
 

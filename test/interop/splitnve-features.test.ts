@@ -22,6 +22,8 @@ import {
   withLogs,
   evbFlags,
   twoStationsOneBridge,
+  daemonTails,
+  startOnTwoStations,
 } from '../harness/splitnve.js';
 
 const ST1 = '02:00:00:00:aa:01';
@@ -92,14 +94,7 @@ describe('interop (c): splitnve tnve <-> splitnve nnve: authentication, IPv4 fil
   let tnve2: SplitnveDaemon;
   let capture: Capture;
 
-  const logs = (): { name: string; tail: () => string }[] =>
-    [
-      ['nnve', nnve],
-      ['tnve1', tnve1],
-      ['tnve2', tnve2],
-    ]
-      .filter(([, d]) => d)
-      .map(([n, d]) => ({ name: n as string, tail: () => (d as SplitnveDaemon).logTail(30) }));
+  const logs = daemonTails(() => ({ nnve, tnve1, tnve2 }));
   const step = (fn: (t: TestContext) => Promise<void>): ((t: TestContext) => Promise<void>) =>
     withLogs(() => lab, logs, fn);
 
@@ -168,26 +163,10 @@ describe('interop (c): splitnve tnve <-> splitnve nnve: authentication, IPv4 fil
         logLevel: 'info',
       }),
     );
-    nnve = await SplitnveDaemon.start(lab, {
-      name: 'nnve',
-      netns: brNs,
-      kind: 'nnve',
-      args: ['--config', nnveConfig],
-    });
-    [tnve1, tnve2] = await Promise.all([
-      SplitnveDaemon.start(lab, {
-        name: 'tnve1',
-        netns: st1Ns,
-        kind: 'tnve',
-        args: tnveArgs('vst0', t1Keys),
-      }),
-      SplitnveDaemon.start(lab, {
-        name: 'tnve2',
-        netns: st2Ns,
-        kind: 'tnve',
-        args: tnveArgs('vst1', t2Keys),
-      }),
-    ]);
+    ({ nnve, tnve1, tnve2 } = await startOnTwoStations(lab, { brNs, st1Ns, st2Ns }, nnveConfig, [
+      tnveArgs('vst0', t1Keys),
+      tnveArgs('vst1', t2Keys),
+    ]));
     for (const d of [tnve1, tnve2]) {
       await d.waitEvent('negotiated', 'evb.negotiated', (e) => e.profile === 'splitnve', {
         timeoutMs: 20_000,

@@ -23,6 +23,8 @@ import {
   withLogs,
   evbFlags,
   twoStationsOneBridge,
+  daemonTails,
+  startOnTwoStations,
 } from '../harness/splitnve.js';
 
 const ST1 = '02:00:00:00:aa:01';
@@ -78,14 +80,7 @@ describe('interop (c): splitnve tnve <-> splitnve nnve, splitnve profile', () =>
   let nnveConfig: string;
   const roundTrips: number[] = [];
 
-  const logs = (): { name: string; tail: () => string }[] =>
-    [
-      ['nnve', nnve],
-      ['tnve1', tnve1],
-      ['tnve2', tnve2],
-    ]
-      .filter(([, d]) => d)
-      .map(([n, d]) => ({ name: n as string, tail: () => (d as SplitnveDaemon).logTail(30) }));
+  const logs = daemonTails(() => ({ nnve, tnve1, tnve2 }));
   const step = (fn: (t: TestContext) => Promise<void>): ((t: TestContext) => Promise<void>) =>
     withLogs(() => lab, logs, fn);
 
@@ -143,26 +138,10 @@ describe('interop (c): splitnve tnve <-> splitnve nnve, splitnve profile', () =>
     capture = await Capture.start(lab, brNs, ['vbr0', 'vbr1'], 'c-bridge');
     nnveConfig = lab.file('nnve.json');
     writeNnveConfig(EVB.rka, 'info');
-    nnve = await SplitnveDaemon.start(lab, {
-      name: 'nnve',
-      netns: brNs,
-      kind: 'nnve',
-      args: ['--config', nnveConfig],
-    });
-    [tnve1, tnve2] = await Promise.all([
-      SplitnveDaemon.start(lab, {
-        name: 'tnve1',
-        netns: st1Ns,
-        kind: 'tnve',
-        args: tnveArgs('vst0'),
-      }),
-      SplitnveDaemon.start(lab, {
-        name: 'tnve2',
-        netns: st2Ns,
-        kind: 'tnve',
-        args: tnveArgs('vst1'),
-      }),
-    ]);
+    ({ nnve, tnve1, tnve2 } = await startOnTwoStations(lab, { brNs, st1Ns, st2Ns }, nnveConfig, [
+      tnveArgs('vst0'),
+      tnveArgs('vst1'),
+    ]));
   });
 
   after(async () => {
