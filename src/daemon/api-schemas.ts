@@ -90,10 +90,8 @@ export const TsiStateSchema = z.enum(['Init', 'Associated', 'Activated']);
 
 export const VdpStateSchema = z.enum(['init', 'pre-associated', 'pre-associated-rr', 'associated']);
 
-export const HealthSchema = z.object({ ok: z.literal(true), uptimeS: z.number().int() });
-
 /** The `store` part of health (src/daemon/store-guard.ts). */
-export const StoreHealthSchema = z
+const StoreHealthSchema = z
   .object({
     ok: z.boolean(),
     since: z.string().optional().describe('when writes began to fail (ISO 8601)'),
@@ -101,6 +99,13 @@ export const StoreHealthSchema = z
   })
   .strict()
   .describe('false while state store writes fail: what would add state is refused');
+
+/** Health of either daemon: alive, and whether its state store can be written. */
+export const HealthSchema = z.object({
+  ok: z.literal(true),
+  uptimeS: z.number().int(),
+  store: StoreHealthSchema,
+});
 
 const AuthFailuresSchema = z.record(z.string(), z.number().int());
 

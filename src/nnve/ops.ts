@@ -10,7 +10,6 @@ import {
   EvbTlvSchema,
   FilterEntrySchema,
   HealthSchema,
-  StoreHealthSchema,
   HintsSchema,
   LinkStatsSchema,
   LinkStatusSchema,
@@ -204,7 +203,6 @@ export const NNVE_ROUTE_DOCS: RouteDocs = {
     response: HealthSchema.extend({
       nve: z.string(),
       vtep: z.string(),
-      store: StoreHealthSchema,
       dataplane: SyncHealthSchema,
       nva: SyncHealthSchema,
     }).strict(),
