@@ -5,15 +5,17 @@
  * frames are sent (WAL, synchronous=NORMAL: a killed process loses nothing it committed), so
  * after a restart every VN keeps its tag.
  *
- * Commits never checkpoint the WAL (a checkpoint inside a commit fsyncs and copied ~1000 pages on
- * the event loop: a few ms of latency every second at 1000 requests/s): a worker thread with its
- * own connection does (./checkpointer.ts), and `close()` checkpoints the rest.
+ * Commits never checkpoint the WAL: a worker thread does (../sqlite/wal-checkpointer.ts), and
+ * `close()` checkpoints the rest.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
-import type { CheckpointerData, CheckpointerMessage } from './checkpointer.js';
+import {
+  WalCheckpointer,
+  type CheckpointStats,
+  type WalCheckpointerOptions,
+} from '../sqlite/wal-checkpointer.js';
 import type { BridgeNodeEvent, RememberedStation } from '../node/bridge-node.js';
 import type { BridgeVsi } from '../vdp/bridge.js';
 import { fromHex, toHex } from '../wire/bytes.js';
@@ -75,47 +77,14 @@ function vsiFromJson(text: string, managers: Map<string, Uint8Array>): BridgeVsi
   };
 }
 
-export interface NnveStoreOptions {
-  /** How often the worker checkpoints the WAL (ms, default 500). */
-  checkpointIntervalMs?: number;
-  /** WAL frames above which the worker forces a RESTART checkpoint (default 16384, 64 MiB). */
-  maxWalPages?: number;
-  /** A checkpoint failed or the worker died (the store goes on; the daemon logs it). */
-  onError?: (err: Error) => void;
-}
-
-/** What the checkpoint worker did (for tests and stats). */
-export interface CheckpointStats {
-  checkpoints: number;
-  /** RESTART checkpoints forced by a WAL over `maxWalPages`. */
-  forced: number;
-  errors: number;
-  /** Frames in the WAL and frames copied at the last checkpoint. */
-  lastLog: number;
-  lastCheckpointed: number;
-  /** Longest checkpoint so far (ms, in the worker). */
-  maxMs: number;
-  /** False once the worker died: the main connection checkpoints itself again. */
-  workerAlive: boolean;
-}
-
-const WORKER_STOP_WAIT_MS = 5000;
+export type NnveStoreOptions = WalCheckpointerOptions;
+export type { CheckpointStats };
 
 export class NnveStore {
   private readonly db: Database.Database;
-  private readonly worker: Worker | undefined;
-  private readonly workerClosed = new Int32Array(new SharedArrayBuffer(4));
+  private readonly checkpointer: WalCheckpointer;
   private readonly onError: ((err: Error) => void) | undefined;
   private closed = false;
-  readonly checkpointStats: CheckpointStats = {
-    checkpoints: 0,
-    forced: 0,
-    errors: 0,
-    lastLog: 0,
-    lastCheckpointed: 0,
-    maxMs: 0,
-    workerAlive: false,
-  };
   private readonly upsertTsi: Database.Statement;
   private readonly deleteTsi: Database.Statement;
   private readonly upsertStation: Database.Statement;
@@ -129,9 +98,6 @@ export class NnveStore {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('wal_autocheckpoint = 0');
-    // When a commit starts the WAL over, a file grown past this is cut back.
-    this.db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS tsi (
         port TEXT NOT NULL, station TEXT NOT NULL, key TEXT NOT NULL,
@@ -158,51 +124,12 @@ export class NnveStore {
         'ON CONFLICT (segment, vni) DO UPDATE SET vid = excluded.vid, held_until = excluded.held_until',
     );
     this.deleteTag = this.db.prepare('DELETE FROM tag WHERE segment = ? AND vni = ?');
-    this.worker = this.startCheckpointer(file, opts);
+    this.checkpointer = new WalCheckpointer(this.db, file, opts);
   }
 
-  private startCheckpointer(file: string, opts: NnveStoreOptions): Worker {
-    const data: CheckpointerData & { checkpointer: true } = {
-      checkpointer: true,
-      file,
-      intervalMs: opts.checkpointIntervalMs ?? 500,
-      maxWalPages: opts.maxWalPages ?? 16384,
-      closed: this.workerClosed.buffer as SharedArrayBuffer,
-    };
-    // No node flags of the daemon's (--cpu-prof would write a second profile).
-    const w = new Worker(new URL('./checkpointer.js', import.meta.url), {
-      workerData: data,
-      execArgv: [],
-    });
-    w.unref();
-    this.checkpointStats.workerAlive = true;
-    w.on('message', (m: CheckpointerMessage) => {
-      const st = this.checkpointStats;
-      if (m.type === 'error') {
-        st.errors++;
-        this.onError?.(new Error(m.message));
-        return;
-      }
-      st.checkpoints++;
-      if (m.mode === 'RESTART') st.forced++;
-      st.lastLog = m.log;
-      st.lastCheckpointed = m.checkpointed;
-      st.maxMs = Math.max(st.maxMs, m.ms);
-    });
-    w.on('error', (e) => this.workerDied(`${file}: WAL checkpoint worker failed: ${e.message}`));
-    w.on('exit', (code) => {
-      if (!this.closed) this.workerDied(`${file}: WAL checkpoint worker exited (code ${code})`);
-    });
-    return w;
-  }
-
-  /** Without its worker the main connection checkpoints inside commits again, as SQLite does. */
-  private workerDied(message: string): void {
-    if (!this.checkpointStats.workerAlive) return;
-    this.checkpointStats.workerAlive = false;
-    this.checkpointStats.errors++;
-    if (!this.closed) this.db.pragma('wal_autocheckpoint = 1000');
-    this.onError?.(new Error(`${message}; checkpoints are done by commits again`));
+  /** What the checkpoint worker did (for tests and stats). */
+  get checkpointStats(): CheckpointStats {
+    return this.checkpointer.stats;
   }
 
   loadTags(): TagRecord[] {
@@ -305,19 +232,7 @@ export class NnveStore {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.worker && this.checkpointStats.workerAlive) {
-      this.worker.postMessage({ type: 'stop' });
-      // Message delivery does not need this thread's event loop: the worker closes its
-      // connection and wakes us (a checkpoint under way finishes first).
-      const r = Atomics.wait(this.workerClosed, 0, 0, WORKER_STOP_WAIT_MS);
-      if (r === 'timed-out') {
-        this.onError?.(
-          new Error(`WAL checkpoint worker did not stop within ${WORKER_STOP_WAIT_MS} ms`),
-        );
-      }
-      void this.worker.terminate();
-    }
-    this.checkpointStats.workerAlive = false;
+    this.checkpointer.stop();
     try {
       this.db.pragma('wal_checkpoint(TRUNCATE)');
     } catch (e) {

@@ -4,7 +4,8 @@
  * Tables: `vn` (VN directory), `nve` (registered NVEs, with a liveness deadline) and `entry`
  * (published mappings, `ON DELETE CASCADE` from `vn`). Everything is synchronous SQLite under
  * the async interface; caches are refreshed right after each local write, so events for local
- * changes fire before the call resolves.
+ * changes fire before the call resolves. Statements are prepared once; WAL checkpoints run in a
+ * worker thread (../sqlite/wal-checkpointer.ts), not inside the nNVE's writes.
  *
  * Single node (default): this NVE is the only live one and `remoteEntries` is empty; the file
  * keeps VNs and this NVE's entries across restarts.
@@ -15,6 +16,7 @@
  * (they come back if it restarts). Meant for tests and demos on one machine, not as a cluster.
  */
 import Database from 'better-sqlite3';
+import { WalCheckpointer } from '../sqlite/wal-checkpointer.js';
 import {
   EventHub,
   NvaError,
@@ -38,6 +40,8 @@ export interface EmbeddedNvaOptions {
   /** Shared mode: how often to look for other processes' commits. Default 250 ms. */
   readonly pollMs?: number;
   readonly logger?: NvaLogger;
+  /** How often the worker checkpoints the WAL (ms, default 500). */
+  readonly checkpointIntervalMs?: number;
 }
 
 const SCHEMA_VERSION = 1;
@@ -95,6 +99,8 @@ export class EmbeddedNva implements Nva {
   private readonly ttlMs: number;
   private readonly pollMs: number;
   private db: Database.Database | undefined;
+  private checkpointer: WalCheckpointer | undefined;
+  private readonly statements = new Map<string, Database.Statement>();
   private self: NveInfo | undefined;
   private closed = false;
   private readonly vns = new Map<number, Cached<VnInfo>>();
@@ -135,13 +141,25 @@ export class EmbeddedNva implements Nva {
     }
     this.db = db;
     this.self = me;
+    if (this.opts.path !== ':memory:') {
+      this.checkpointer = new WalCheckpointer(db, this.opts.path, {
+        ...(this.opts.checkpointIntervalMs !== undefined
+          ? { checkpointIntervalMs: this.opts.checkpointIntervalMs }
+          : {}),
+        onError: (e) =>
+          this.opts.logger?.error(
+            { event: 'nva.checkpoint-error', err: e.message, path: this.opts.path },
+            'embedded NVA: WAL checkpoint failed',
+          ),
+      });
+    }
     db.transaction(() => {
-      db.prepare(
+      this.stmt(
         `INSERT INTO nve (id, vtep, expires_at) VALUES (?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET vtep = excluded.vtep, expires_at = excluded.expires_at`,
       ).run(me.id, me.vtep, this.shared ? Date.now() + this.ttlMs : FOREVER);
       // Our underlay address may have changed since the last run: our entries follow it.
-      db.prepare('UPDATE entry SET vtep = ? WHERE nve = ?').run(me.vtep, me.id);
+      this.stmt('UPDATE entry SET vtep = ? WHERE nve = ?').run(me.vtep, me.id);
     })();
     this.refreshAll();
     if (this.shared) {
@@ -192,6 +210,16 @@ export class EmbeddedNva implements Nva {
     `);
   }
 
+  /** A statement of the open database, prepared once. */
+  private stmt(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (!s) {
+      s = this.db!.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s;
+  }
+
   private need(): { db: Database.Database; self: NveInfo } {
     if (this.closed) throw new NvaError(`embedded NVA ${this.opts.path}: closed`);
     if (!this.db || !this.self) throw new NvaError(`embedded NVA ${this.opts.path}: not started`);
@@ -207,7 +235,7 @@ export class EmbeddedNva implements Nva {
   }
 
   async putVn(vn: VnInfo, opts?: PutVnOptions): Promise<boolean> {
-    const { db } = this.need();
+    this.need();
     const v = checkVn(vn);
     const args = [
       v.vni,
@@ -218,13 +246,11 @@ export class EmbeddedNva implements Nva {
     let wrote: boolean;
     if (opts?.ifAbsent) {
       wrote =
-        db
-          .prepare(
-            'INSERT OR IGNORE INTO vn (vni, name, allowed_stations, max_tsis) VALUES (?, ?, ?, ?)',
-          )
-          .run(...args).changes > 0;
+        this.stmt(
+          'INSERT OR IGNORE INTO vn (vni, name, allowed_stations, max_tsis) VALUES (?, ?, ?, ?)',
+        ).run(...args).changes > 0;
     } else {
-      db.prepare(
+      this.stmt(
         `INSERT INTO vn (vni, name, allowed_stations, max_tsis) VALUES (?, ?, ?, ?)
          ON CONFLICT (vni) DO UPDATE SET name = excluded.name,
            allowed_stations = excluded.allowed_stations, max_tsis = excluded.max_tsis`,
@@ -236,43 +262,47 @@ export class EmbeddedNva implements Nva {
   }
 
   async deleteVn(vni: number): Promise<void> {
-    const { db } = this.need();
+    this.need();
     checkVni(vni);
-    db.prepare('DELETE FROM vn WHERE vni = ?').run(vni); // entries: ON DELETE CASCADE
+    this.stmt('DELETE FROM vn WHERE vni = ?').run(vni); // entries: ON DELETE CASCADE
     this.refreshVns(vni);
     this.refreshEntries(vni);
   }
 
   async publish(entry: Omit<NvaEntry, 'nve' | 'vtep'>): Promise<void> {
-    const { db, self } = this.need();
+    const { self } = this.need();
     const e = checkPublish(entry);
-    db.transaction(() => {
-      if (!db.prepare('SELECT 1 FROM vn WHERE vni = ?').get(e.vni)) {
-        throw new NvaError(`cannot publish ${e.mac}: VN ${e.vni} does not exist`);
-      }
-      db.prepare(
+    try {
+      // One statement, one implicit transaction; the VN's existence is the foreign key's check.
+      this.stmt(
         `INSERT INTO entry (vni, nve, mac, ips, vtep, kind) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (vni, nve, mac) DO UPDATE SET ips = excluded.ips, vtep = excluded.vtep,
            kind = excluded.kind`,
       ).run(e.vni, self.id, e.mac, JSON.stringify(e.ips), self.vtep, e.kind);
-    })();
-    this.refreshOne(e.vni, self.id, e.mac);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
+        throw new NvaError(`cannot publish ${e.mac}: VN ${e.vni} does not exist`);
+      }
+      throw err;
+    }
+    // The row is now exactly what was written.
+    this.cacheOne(e.vni, self.id, e.mac, { ...e, nve: self.id, vtep: self.vtep });
   }
 
   async withdraw(vni: number, mac: string): Promise<void> {
-    const { db, self } = this.need();
+    const { self } = this.need();
     checkVni(vni);
     const m = normMac(mac);
-    db.prepare('DELETE FROM entry WHERE vni = ? AND nve = ? AND mac = ?').run(vni, self.id, m);
-    this.refreshOne(vni, self.id, m);
+    this.stmt('DELETE FROM entry WHERE vni = ? AND nve = ? AND mac = ?').run(vni, self.id, m);
+    this.cacheOne(vni, self.id, m, undefined);
   }
 
   ownEntries(): readonly NvaEntry[] {
     if (!this.db || !this.self || this.closed) return [];
     return (
-      this.db
-        .prepare('SELECT * FROM entry WHERE nve = ? ORDER BY vni, mac')
-        .all(this.self.id) as EntryRow[]
+      this.stmt('SELECT * FROM entry WHERE nve = ? ORDER BY vni, mac').all(
+        this.self.id,
+      ) as EntryRow[]
     ).map(entryFromRow);
   }
 
@@ -314,9 +344,15 @@ export class EmbeddedNva implements Nva {
     try {
       // Leave our entries in the file (they return when we restart) but stop being live.
       if (this.self) {
-        db.prepare('UPDATE nve SET expires_at = 0 WHERE id = ?').run(this.self.id);
+        this.stmt('UPDATE nve SET expires_at = 0 WHERE id = ?').run(this.self.id);
+      }
+      if (this.checkpointer) {
+        this.checkpointer.stop();
+        // Shared: other processes may be writing; copy what can be copied without waiting.
+        db.pragma(`wal_checkpoint(${this.shared ? 'PASSIVE' : 'TRUNCATE'})`);
       }
     } finally {
+      this.statements.clear();
       db.close();
     }
   }
@@ -326,9 +362,11 @@ export class EmbeddedNva implements Nva {
   private heartbeat(): void {
     if (this.closed || !this.db || !this.self) return;
     try {
-      this.db
-        .prepare('UPDATE nve SET expires_at = ?, vtep = ? WHERE id = ?')
-        .run(Date.now() + this.ttlMs, this.self.vtep, this.self.id);
+      this.stmt('UPDATE nve SET expires_at = ?, vtep = ? WHERE id = ?').run(
+        Date.now() + this.ttlMs,
+        this.self.vtep,
+        this.self.id,
+      );
     } catch (err) {
       this.opts.logger?.warn({ err: String(err), path: this.opts.path }, 'nva: heartbeat failed');
     }
@@ -360,11 +398,10 @@ export class EmbeddedNva implements Nva {
 
   /** Re-reads one VN (or all) and fires vn-set / vn-deleted for differences. */
   private refreshVns(only?: number): void {
-    const db = this.db!;
     const rows = (
       only === undefined
-        ? db.prepare('SELECT * FROM vn').all()
-        : db.prepare('SELECT * FROM vn WHERE vni = ?').all(only)
+        ? this.stmt('SELECT * FROM vn').all()
+        : this.stmt('SELECT * FROM vn WHERE vni = ?').all(only)
     ) as VnRow[];
     const fresh = new Map<number, Cached<VnInfo>>();
     for (const r of rows) {
@@ -387,11 +424,10 @@ export class EmbeddedNva implements Nva {
   }
 
   private refreshNves(): void {
-    const db = this.db!;
     const now = Date.now();
     const fresh = new Map<string, { info: NveInfo; json: string; expiresAt: number }>();
     if (this.shared) {
-      const rows = db.prepare('SELECT * FROM nve WHERE expires_at > ?').all(now) as NveRow[];
+      const rows = this.stmt('SELECT * FROM nve WHERE expires_at > ?').all(now) as NveRow[];
       for (const r of rows) {
         const info = { id: r.id, vtep: r.vtep };
         fresh.set(r.id, { info, json: JSON.stringify(info), expiresAt: r.expires_at });
@@ -414,28 +450,22 @@ export class EmbeddedNva implements Nva {
   }
 
   /**
-   * After a local write of one entry: compares that entry alone with the cache (re-reading the
-   * whole VN made each publish cost O(entries in the VN): 21 % of the nNVE's CPU at 1000
-   * associations/s in one VN). Other processes' commits are seen by `poll`.
+   * After a local write of one entry: brings that entry alone into the cache, with the value just
+   * written (re-reading the whole VN made each publish cost O(entries in the VN): 21 % of the
+   * nNVE's CPU at 1000 associations/s in one VN). Other processes' commits are seen by `poll`.
    */
-  private refreshOne(vni: number, nve: string, mac: string): void {
+  private cacheOne(vni: number, nve: string, mac: string, value: NvaEntry | undefined): void {
     const cache = this.watched.get(vni);
     if (!cache) return;
-    const r = this.db!.prepare('SELECT * FROM entry WHERE vni = ? AND nve = ? AND mac = ?').get(
-      vni,
-      nve,
-      mac,
-    ) as EntryRow | undefined;
     const k = `${nve}/${mac}`;
     const old = cache.get(k);
-    if (!r || !this.live.has(r.nve)) {
+    if (!value || !this.live.has(nve)) {
       if (old) {
         cache.delete(k);
         this.hub.emit({ type: 'entry-deleted', vni, mac: old.value.mac, nve: old.value.nve });
       }
       return;
     }
-    const value = entryFromRow(r);
     const c = { value, json: entryJson(value) };
     if (old?.json !== c.json) {
       cache.set(k, c);
@@ -447,7 +477,7 @@ export class EmbeddedNva implements Nva {
   private refreshEntries(vni: number): void {
     const cache = this.watched.get(vni);
     if (!cache) return;
-    const rows = this.db!.prepare('SELECT * FROM entry WHERE vni = ?').all(vni) as EntryRow[];
+    const rows = this.stmt('SELECT * FROM entry WHERE vni = ?').all(vni) as EntryRow[];
     const fresh = new Map<string, Cached<NvaEntry>>();
     for (const r of rows) {
       if (!this.live.has(r.nve)) continue;

@@ -2,7 +2,7 @@
 // entries, persistence across close/reopen, and two processes' worth of instances sharing a file.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -326,4 +326,28 @@ test('property: own entries and the event stream follow any publish/withdraw seq
     }),
     { numRuns: 60 },
   );
+});
+
+test('writes never checkpoint the WAL themselves: a worker does, and close leaves no WAL', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'nva.sqlite');
+  const nva = new EmbeddedNva({ path, checkpointIntervalMs: 3_600_000 });
+  t.after(() => nva.close());
+  await nva.start(A);
+  await nva.putVn({ vni: 7000 });
+  // 3000 publishes append ~6000 WAL frames: with SQLite's default (a checkpoint inside the commit
+  // that passes 1000 frames, after which the WAL starts over) the file would stay near 1000.
+  for (let i = 0; i < 3000; i++) {
+    const mac = `02:00:00:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}:01`;
+    await nva.publish({ vni: 7000, mac, ips: [], kind: 'mapping' });
+  }
+  const wal = `${path}-wal`;
+  const frames = (statSync(wal).size - 32) / (4096 + 24);
+  assert.ok(frames > 2500, `the WAL holds every write until a checkpoint (${frames} frames)`);
+  await nva.close();
+  assert.equal(existsSync(wal) ? statSync(wal).size : 0, 0, 'close checkpoints and truncates');
+  const again = new EmbeddedNva({ path });
+  t.after(() => again.close());
+  await again.start(A);
+  assert.equal(again.ownEntries().length, 3000);
 });

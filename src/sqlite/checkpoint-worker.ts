@@ -1,5 +1,5 @@
 /**
- * WAL checkpoints of the nNVE store, off the daemon's event loop (a worker_threads Worker).
+ * The worker of ./wal-checkpointer.ts: WAL checkpoints of one SQLite file, off the event loop.
  *
  * The main connection runs with `wal_autocheckpoint = 0`: its commits only append to the WAL
  * (synchronous=NORMAL: no fsync). This worker has its own connection to the same file and every
