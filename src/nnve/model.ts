@@ -268,6 +268,8 @@ export class NveModel implements BridgePolicy {
   private readonly holdings = new Map<string, { segment: string; vnis: Map<number, number> }>();
   /** VN -> VSIs with an address in it (its TSIs, for max-TSI checks and views). */
   private readonly members = new Map<number, Set<string>>();
+  /** The same, the other way: VSI -> the VNs it is a member of. */
+  private readonly memberOf = new Map<string, Set<number>>();
   private seq = 0;
 
   private readonly vaps = new Owners<number>();
@@ -421,14 +423,20 @@ export class NveModel implements BridgePolicy {
   }
 
   private setMembership(hk: string, vnis: ReadonlySet<number>): void {
-    for (const [vni, m] of this.members) {
-      if (!vnis.has(vni) && m.delete(hk) && m.size === 0) this.members.delete(vni);
+    const was = this.memberOf.get(hk);
+    if (was) {
+      for (const vni of was) {
+        const m = this.members.get(vni);
+        if (!vnis.has(vni) && m?.delete(hk) && m.size === 0) this.members.delete(vni);
+      }
     }
     for (const vni of vnis) {
       let m = this.members.get(vni);
       if (!m) this.members.set(vni, (m = new Set()));
       m.add(hk);
     }
+    if (vnis.size > 0) this.memberOf.set(hk, new Set(vnis));
+    else this.memberOf.delete(hk);
   }
 
   // ------------------------------------------------------------------------------------------
