@@ -5,9 +5,13 @@
  * - `wrapLogger(inner, log)` returns the logger the daemon uses: each call is published to the
  *   event log first, then handed to `inner` (the real pino logger writing JSON lines, which
  *   applies the configured level). Setting `level` on the wrapper sets it on `inner`.
- * - A ring buffer keeps the most recent records (`recent`), numbered by `seq`.
+ * - A ring buffer keeps the most recent records (`recent`), numbered by `seq`. A record is kept
+ *   as the JSON text of its fields (a snapshot: later changes of the logged objects do not show)
+ *   and becomes an object only when read: publishing is on the protocol path of every step, and
+ *   a tree of objects per record made young-generation collections copy every one of them.
  * - Subscribers (the SSE stream of `GET /v1/log/stream`, the dashboard) get each record as it
- *   is published; a reconnecting client resumes after its `Last-Event-ID`.
+ *   is published; a reconnecting client resumes after its `Last-Event-ID`. `onPublish` hands
+ *   over only the event type and level (metrics).
  * - `readLogFile`/`followLogFile` read the same records back from a file of pino JSON lines
  *   (`splitnve ctl events --file`).
  */
@@ -49,11 +53,42 @@ export function matchesEvents(event: string, patterns: readonly string[] | undef
   return patterns.some((p) => (p.endsWith('*') ? event.startsWith(p.slice(0, -1)) : event === p));
 }
 
+/** A record as the ring keeps it: the fields as JSON text, made an EventRecord when read. */
+class Stored {
+  constructor(
+    readonly seq: number,
+    /** Epoch ms of the log call. */
+    readonly at: number,
+    readonly level: string,
+    readonly event: string,
+    readonly msg: string | undefined,
+    /** JSON of the logged fields (`event` included), or undefined if they could not be. */
+    readonly fields: string | undefined,
+  ) {}
+
+  record(): EventRecord {
+    let body: Record<string, unknown> = { unserializable: true };
+    if (this.fields !== undefined) {
+      body = JSON.parse(this.fields) as Record<string, unknown>;
+      delete body.event;
+    }
+    return {
+      ...body,
+      seq: this.seq,
+      time: new Date(this.at).toISOString(),
+      level: this.level,
+      event: this.event,
+      ...(this.msg !== undefined ? { msg: this.msg } : {}),
+    };
+  }
+}
+
 export class EventLog {
-  private readonly ring: EventRecord[] = [];
+  private readonly ring: Stored[] = [];
   private start = 0;
   private seq = 0;
   private readonly subscribers = new Set<(r: EventRecord) => void>();
+  private readonly publishHooks = new Set<(event: string, level: string) => void>();
   private readonly clients = new Set<ServerResponse>();
   private heartbeat: NodeJS.Timeout | undefined;
   /** Records published since start, by event type. */
@@ -69,37 +104,40 @@ export class EventLog {
     return this.seq;
   }
 
-  publish(level: string, fields: Record<string, unknown>, msg?: string): EventRecord {
+  /** Records one log call; returns its seq. */
+  publish(level: string, fields: Record<string, unknown>, msg?: string): number {
     const event = String(fields.event);
-    let body: Record<string, unknown>;
+    let json: string | undefined;
     try {
-      body = JSON.parse(JSON.stringify(fields, jsonSafe)) as Record<string, unknown>;
+      json = JSON.stringify(fields, jsonSafe);
     } catch {
-      body = { event, unserializable: true };
+      json = undefined;
     }
-    delete body.event;
-    const r: EventRecord = {
-      ...body,
-      seq: ++this.seq,
-      time: new Date().toISOString(),
-      level,
-      event,
-      ...(msg !== undefined ? { msg } : {}),
-    };
+    const r = new Stored(++this.seq, Date.now(), level, event, msg, json);
     if (this.ring.length < this.capacity) this.ring.push(r);
     else {
       this.ring[this.start] = r;
       this.start = (this.start + 1) % this.capacity;
     }
     this.counts.set(event, (this.counts.get(event) ?? 0) + 1);
-    for (const s of this.subscribers) {
+    for (const h of this.publishHooks) {
       try {
-        s(r);
+        h(event, level);
       } catch {
-        // a subscriber's failure must not stop the daemon's logging
+        // a hook's failure must not stop the daemon's logging
       }
     }
-    return r;
+    if (this.subscribers.size > 0) {
+      const rec = r.record();
+      for (const s of this.subscribers) {
+        try {
+          s(rec);
+        } catch {
+          // a subscriber's failure must not stop the daemon's logging
+        }
+      }
+    }
+    return r.seq;
   }
 
   /** The records still in the ring buffer, oldest first, filtered. */
@@ -108,12 +146,21 @@ export class EventLog {
     const out = all.filter(
       (r) => (q.since === undefined || r.seq > q.since) && matchesEvents(r.event, q.events),
     );
-    return q.limit !== undefined && out.length > q.limit ? out.slice(out.length - q.limit) : out;
+    const kept =
+      q.limit !== undefined && out.length > q.limit ? out.slice(out.length - q.limit) : out;
+    return kept.map((r) => r.record());
   }
 
+  /** Every record as it is published (as an object: for streams, not for the hot path). */
   subscribe(fn: (r: EventRecord) => void): () => void {
     this.subscribers.add(fn);
     return () => this.subscribers.delete(fn);
+  }
+
+  /** The type and level of every record as it is published (cheap: nothing is parsed). */
+  onPublish(fn: (event: string, level: string) => void): () => void {
+    this.publishHooks.add(fn);
+    return () => this.publishHooks.delete(fn);
   }
 
   /**

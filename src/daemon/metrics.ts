@@ -23,7 +23,6 @@ import type { StationNodeEvent } from '../node/station-node.js';
 import { tsiState } from '../vdp/types.js';
 import { reasonName } from '../wire/status.js';
 import { VSI_TLV_NAMES } from '../wire/vdp.js';
-import type { EventRecord } from './eventlog.js';
 import { FrameTap, type Role } from './frame-tap.js';
 
 /** Seconds: from sub-millisecond answers on a LAN to retried requests. */
@@ -248,8 +247,8 @@ export class DaemonMetrics {
   }
 
   /** Every event log record. */
-  record(r: EventRecord): void {
-    this.events.inc({ event: r.event });
+  record(event: string): void {
+    this.events.inc({ event });
   }
 
   /** One event of the bridge node, as logged by src/nnve/events.ts. */

@@ -165,7 +165,7 @@ export class DaemonOps {
       version: packageVersion(),
       ...(opts.defaultMetrics !== undefined ? { defaultMetrics: opts.defaultMetrics } : {}),
     });
-    this.events.subscribe((r) => this.metrics.record(r));
+    this.events.onPublish((event) => this.metrics.record(event));
     this.metrics.gauge(
       'splitnve_event_streams',
       'Open event log streams (SSE clients: ctl events --follow, dashboards).',

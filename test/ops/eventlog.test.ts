@@ -31,12 +31,30 @@ test('ring buffer: keeps the last records in order, filters by type and prefix, 
     [5],
   );
   assert.equal(log.counts.get('tsi.state'), 3);
-  const r = log.publish(
+  const list = [1];
+  const seq = log.publish(
     'warn',
-    { event: 'x', bytes: new Uint8Array([1, 255]), big: 5n, err: new Error('boom') },
+    { event: 'x', bytes: new Uint8Array([1, 255]), big: 5n, err: new Error('boom'), list },
     'm',
   );
-  assert.deepEqual([r.bytes, r.big, r.err, r.msg, r.level], ['01ff', '5', 'boom', 'm', 'warn']);
+  list.push(2); // a record is what was logged, not what the object became
+  const r = log.recent().at(-1)!;
+  assert.equal(r.seq, seq);
+  assert.deepEqual(
+    [r.bytes, r.big, r.err, r.msg, r.level, r.list],
+    ['01ff', '5', 'boom', 'm', 'warn', [1]],
+  );
+  assert.deepEqual(Object.keys(r), [
+    'bytes',
+    'big',
+    'err',
+    'list',
+    'seq',
+    'time',
+    'level',
+    'event',
+    'msg',
+  ]);
 });
 
 test('the daemon logger publishes every event line whatever its level, and passes it on', () => {
