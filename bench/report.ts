@@ -90,6 +90,15 @@ export function renderReport(r: BenchResult): string {
       `  bridge process in the three runs: CPU ${f(s.bridgeCpuPct)}% / ${f(a.bridgeCpuPct)}% / ${f(l.bridgeCpuPct)}% of one core; ` +
         `mean wait for a CPU each time it ran ${f(s.bridgeRunQueueWaitMs, 3)} / ${f(a.bridgeRunQueueWaitMs, 3)} / ${f(l.bridgeRunQueueWaitMs, 3)} ms`,
     );
+    const shares = (x: Record<string, number> | undefined): string =>
+      x
+        ? Object.entries(x)
+            .map(([k, v]) => `> ${k} ${f(v, 2)}%`)
+            .join(', ')
+        : 'n/a';
+    line(
+      `  splitnve at ${s.ratePerS}/s, requests over: on the wire ${shares(s.wireAbove)}; inside the daemon (frame read -> answer sent) ${shares(s.daemonAbove)}`,
+    );
     line(`  ${goal(p2.goal)}`);
   }
 

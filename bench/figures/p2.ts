@@ -10,6 +10,11 @@
  *   between PDUs and one VSI per PDU, and sends at most one PDU per ACK timer);
  * - ours in exactly lldpad's conditions (same station, rate, profile), for the ratio.
  * The station is always the project's load generator, so both bridges see the same frames.
+ *
+ * For ours, the share of requests over 0.5 / 1 / 2.5 / 5 ms is given twice: on the wire (the
+ * capture) and inside the daemon (its own request -> response histogram, from reading the frame
+ * to sending the answer), so that a tail the machine adds (the daemon not on a CPU when a frame
+ * arrives) is told apart from one the daemon's work makes.
  */
 import { Lldpad } from '../../test/harness/lldpad.js';
 import { waitUntil } from '../../test/harness/proc.js';
@@ -19,6 +24,7 @@ import { paced } from '../lib/drive.js';
 import { benchSpec, LoadGen } from '../lib/loadgen.js';
 import { BRIDGE_IF, BRIDGE_MAC, STATION_IF, type BenchPair } from '../lib/pair.js';
 import { cpuShare, cpuTimes, runQueueWaitMs, schedStat } from '../lib/procstat.js';
+import { histogramBuckets, shareAbove } from '../lib/prom.js';
 import { distribution, ratio, round, type Distribution } from '../lib/stats.js';
 import { startOurs, stopOurs, vniOf } from './common.js';
 import type { Profile } from '../../src/vdp/types.js';
@@ -41,7 +47,15 @@ export interface LatencyRun {
   bridgeRunQueueWaitMs: number;
   /** Bridge process CPU over the run, % of one core. */
   bridgeCpuPct: number;
+  /** Percent of the requests over each bound, on the wire (capture at the bridge). */
+  wireAbove: Record<string, number>;
+  /** The same inside our daemon (its splitnve_vdp_request_duration_seconds); not for lldpad. */
+  daemonAbove?: Record<string, number>;
 }
+
+/** Bounds (seconds) of the shares over; buckets of the daemon's latency histogram. */
+const BOUNDS = [0.0005, 0.001, 0.0025, 0.005];
+const HISTOGRAM = 'splitnve_vdp_request_duration_seconds';
 
 export interface P2Result {
   p50_ms: number;
@@ -57,6 +71,9 @@ export interface P2Result {
   ratio: number | null;
   /** lldpad's p50 over ours, same runs. */
   ratio_p50: number | null;
+  /** Percent of our requests over 1 ms at the bridge, on the wire and inside the daemon. */
+  wire_over_1ms_pct: number;
+  daemon_over_1ms_pct: number | null;
   goal: Goal;
   splitnve: LatencyRun;
   splitnve_at_lldpad_rate: LatencyRun;
@@ -90,13 +107,19 @@ async function measure(
   const c1 = cpuTimes(bridgePid);
   const a = await cap.stop();
   const ok = records.filter((r) => r.ok);
+  const wire = responseTimesMs(a);
+  const wireAbove: Record<string, number> = {};
+  for (const b of BOUNDS) {
+    const over = wire.filter((ms) => ms > b * 1000).length;
+    wireAbove[`${b * 1000}ms`] = wire.length ? round((over / wire.length) * 100, 2) : NaN;
+  }
   return {
     profile,
     stations,
     ratePerS: rate,
     requests: records.length,
     ok: ok.length,
-    bridge: distribution(responseTimesMs(a)),
+    bridge: distribution(wire),
     station: distribution(ok.map((r) => r.t1! - r.t0)),
     retransmissions: {
       toBridge: a.retransmissionsToBridge,
@@ -104,6 +127,7 @@ async function measure(
     },
     bridgeRunQueueWaitMs: round(runQueueWaitMs(s0, s1), 3),
     bridgeCpuPct: round(cpuShare(c0, c1) * 100, 1),
+    wireAbove,
   };
 }
 
@@ -116,7 +140,12 @@ async function ours(
 ): Promise<LatencyRun> {
   const o = await startOurs(pair, { stations, profile, evb: EVB });
   try {
-    return await measure(pair, o.nnve.pid, o.gen, profile, rate, seconds, stations, 0);
+    const match = { role: 'bridge', mode: 'associate' };
+    const before = histogramBuckets(await o.nnve.metrics(), HISTOGRAM, match);
+    const run = await measure(pair, o.nnve.pid, o.gen, profile, rate, seconds, stations, 0);
+    const after = histogramBuckets(await o.nnve.metrics(), HISTOGRAM, match);
+    const daemon = shareAbove(before, after, BOUNDS);
+    return daemon ? { ...run, daemonAbove: daemon.above } : run;
   } finally {
     await stopOurs(o);
   }
@@ -177,6 +206,8 @@ export async function runP2(pair: BenchPair, sizes: Sizes): Promise<P2Result> {
     lldpad_max_ms: l.bridge.max,
     ratio: ratio(l.bridge.p99, same.bridge.p99),
     ratio_p50: ratio(l.bridge.p50, same.bridge.p50),
+    wire_over_1ms_pct: main.wireAbove['1ms']!,
+    daemon_over_1ms_pct: main.daemonAbove?.['1ms'] ?? null,
     goal: {
       text: `p99 <= ${GOALS.p2P99Ms} ms at the bridge at ${sizes.p2Rate} ops/s`,
       met: Number.isFinite(main.bridge.p99) ? main.bridge.p99 <= GOALS.p2P99Ms : null,

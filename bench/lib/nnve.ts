@@ -30,12 +30,27 @@ export interface NnveOptions {
 }
 
 /** GET/POST on a unix socket; resolves with the parsed JSON body. */
-export function apiCall(
+export async function apiCall(
   socketPath: string,
   path: string,
   body?: unknown,
   timeoutMs = 30_000,
 ): Promise<unknown> {
+  const text = await apiText(socketPath, path, body, timeoutMs);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new Error(`${path}: not JSON: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** The body of an API call as text (e.g. GET /metrics); rejects on an HTTP error. */
+export function apiText(
+  socketPath: string,
+  path: string,
+  body?: unknown,
+  timeoutMs = 30_000,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : JSON.stringify(body);
     const req = request(
@@ -55,11 +70,7 @@ export function apiCall(
             reject(new Error(`${path}: HTTP ${res.statusCode}: ${text}`));
             return;
           }
-          try {
-            resolve(JSON.parse(text));
-          } catch (e) {
-            reject(new Error(`${path}: not JSON: ${(e as Error).message}`));
-          }
+          resolve(text);
         });
         res.on('error', reject);
       },
@@ -154,6 +165,11 @@ export class NnveProcess {
 
   get(path: string, timeoutMs?: number): Promise<unknown> {
     return apiCall(this.socketPath, path, undefined, timeoutMs);
+  }
+
+  /** The Prometheus exposition of GET /metrics. */
+  metrics(): Promise<string> {
+    return apiText(this.socketPath, '/metrics');
   }
 
   async stats(): Promise<NnveStats> {

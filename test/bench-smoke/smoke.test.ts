@@ -108,6 +108,15 @@ test('npm run bench -- --smoke --json: every figure is present and sane', async 
   assert.equal(p2.p99_ms, p2.splitnve.bridge.p99);
   assert.equal(p2.lldpad_p99_ms, p2.lldpad.bridge.p99);
   pos(p2.ratio, 'P2 ratio');
+  // Shares over 0.5 / 1 / 2.5 / 5 ms: percentages, fewer over a larger bound; the daemon's
+  // histogram saw our requests (it is read before and after the run).
+  for (const shares of [p2.splitnve.wireAbove, p2.splitnve.daemonAbove]) {
+    const v = Object.values(shares ?? {});
+    assert.equal(v.length, 4, `P2 shares ${JSON.stringify(shares)}`);
+    assert.ok(v.every((x, i) => x >= 0 && x <= 100 && (i === 0 || x <= v[i - 1]!)));
+  }
+  assert.equal(p2.wire_over_1ms_pct, p2.splitnve.wireAbove['1ms']);
+  assert.equal(p2.daemon_over_1ms_pct, p2.splitnve.daemonAbove!['1ms']);
 
   // P3
   const p3 = r.P3!;
