@@ -337,8 +337,13 @@ export class BridgeNode {
     this.touch(s, now);
     const eco: EcpOutput<readonly OutgoingTlv<QueueRef>[]>[] = [];
     s.ecp.receiveDecoded(i.header, i.ulpdu, now, eco);
-    this.ecpOutputs(s, eco, now, out, i.base, i.destination);
+    // The PDU's answers go out before its ECP ACK: the station waits for the answers, and a
+    // frame that wakes a process on this host (a co-located station, a capture) can preempt the
+    // sender between two frames of one send.
+    const acks: BridgeNodeOutput[] = [];
+    this.ecpOutputs(s, eco, now, out, i.base, i.destination, acks);
     this.pump(s, now, out);
+    for (const a of acks) out.push(a);
     return out;
   }
 
@@ -822,13 +827,15 @@ export class BridgeNode {
     out: BridgeNodeOutput[],
     base: number,
     destination = s.port.cfg.mac,
+    /** Where ECP ACKs go (default: `out`, in order). */
+    acks: BridgeNodeOutput[] = out,
   ): void {
     for (const o of eco) {
       switch (o.type) {
         case 'transmit':
           this.stats.framesOut++;
           this.sentInStep.add(s);
-          out.push({
+          (o.ack ? acks : out).push({
             type: 'transmit',
             port: s.port.cfg.name,
             frame: encodeEthernet(

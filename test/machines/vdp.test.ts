@@ -302,12 +302,14 @@ test('lldpad station frames (vector 02) get a response our way: VID assigned, En
   const tx = outs
     .filter((o) => o.type === 'transmit')
     .map((o) => (o as { frame: Uint8Array }).frame);
+  assert.equal(tx.length, 2);
+  // The response first, then the ECP ACK of the request (answers are not held behind the ACK).
   assert.equal(
-    toHex(tx[0]!).slice(0, 36),
+    toHex(tx[1]!).slice(0, 36),
     '0180c200000002000000bb01894014010001',
     'ACK seq 1 from the port MAC to the group',
   );
-  const resp = toHex(tx[1]!);
+  const resp = toHex(tx[0]!);
   // lldpad's own response would be ...06254000002a0105<uuid>040001000027100200000000010000 (VID 0);
   // ours carries VID 100 and an End TLV
   assert.ok(
