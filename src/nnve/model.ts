@@ -268,8 +268,8 @@ export class NveModel implements BridgePolicy {
   private readonly holdings = new Map<string, { segment: string; vnis: Map<number, number> }>();
   /** VN -> VSIs with an address in it (its TSIs, for max-TSI checks and views). */
   private readonly members = new Map<number, Set<string>>();
-  /** The same, the other way: VSI -> the VNs it is a member of. */
-  private readonly memberOf = new Map<string, Set<number>>();
+  /** The same, the other way: VSI -> the VNs it is a member of (an array: a Set per VSI costs). */
+  private readonly memberOf = new Map<string, number[]>();
   private seq = 0;
 
   private readonly vaps = new Owners<number>();
@@ -435,7 +435,7 @@ export class NveModel implements BridgePolicy {
       if (!m) this.members.set(vni, (m = new Set()));
       m.add(hk);
     }
-    if (vnis.size > 0) this.memberOf.set(hk, new Set(vnis));
+    if (vnis.size > 0) this.memberOf.set(hk, [...vnis]);
     else this.memberOf.delete(hk);
   }
 

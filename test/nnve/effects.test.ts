@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import type { DataPlaneState } from '../../src/dataplane/dataplane.js';
 import { MemoryDataPlane } from '../../src/dataplane/memory.js';
 import { sortState } from '../../src/dataplane/state.js';
+import { NvaSync } from '../../src/nnve/effects.js';
 import { EmbeddedNva } from '../../src/nva/embedded.js';
 import { apiPort, get, post, rig, vm } from './fixture.js';
 
@@ -355,4 +356,54 @@ test('NVA writes that fail are retried and counted; the protocol does not wait f
   );
   assert.equal(st.nva.failures, 2);
   assert.equal(st.nva.published, 1);
+});
+
+test('NVA sync: every key is written once per change, a key changed during its write is written again, failures wait for their retry', async (t) => {
+  class CountingNva extends EmbeddedNva {
+    writes = new Map<string, string[]>();
+    failOnce = new Set<string>();
+    override async publish(e: Parameters<EmbeddedNva['publish']>[0]): Promise<void> {
+      const k = `${e.vni}|${e.mac}`;
+      this.writes.set(k, [...(this.writes.get(k) ?? []), e.kind]);
+      if (this.failOnce.delete(k)) throw new Error('NVA unreachable');
+      await new Promise((r) => setImmediate(r));
+      return super.publish(e);
+    }
+  }
+  const nva = new CountingNva({ path: ':memory:' });
+  await nva.start({ id: 'nve-t', vtep: '192.0.2.1' });
+  t.after(() => nva.close());
+  await nva.putVn({ vni: VNI });
+  const want = new Map<string, 'mapping' | 'forwarding'>();
+  const sync = new NvaSync(
+    nva,
+    (k) => {
+      const kind = want.get(k);
+      if (!kind) return undefined;
+      return { vni: VNI, mac: k.slice(k.indexOf('|') + 1), ips: [], kind };
+    },
+    { info: () => undefined, warn: () => undefined, error: () => undefined },
+    { retryMs: 20 },
+  );
+  t.after(() => sync.close());
+  const mac = (i: number): string =>
+    `02:00:00:${((i >> 16) & 0xff).toString(16).padStart(2, '0')}:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
+  // 5000 keys at once (more than the queue compacts at), one of which fails once.
+  const keys = Array.from({ length: 5000 }, (_, i) => `${VNI}|${mac(i)}`);
+  for (const k of keys) want.set(k, 'mapping');
+  nva.failOnce.add(keys[7]!);
+  sync.changed(keys);
+  // Key 0 changes while its write is in flight: written again with the new value.
+  while (!nva.writes.has(keys[0]!)) await new Promise((r) => setImmediate(r));
+  want.set(keys[0]!, 'forwarding');
+  sync.changed([keys[0]!]);
+  await sync.idle();
+  assert.equal(sync.pending, 0);
+  assert.deepEqual(nva.writes.get(keys[0]!), ['mapping', 'forwarding']);
+  assert.deepEqual(nva.writes.get(keys[7]!), ['mapping', 'mapping'], 'failed once, retried');
+  assert.ok(keys.slice(1).every((k, i) => nva.writes.get(k)!.length === (i === 6 ? 2 : 1)));
+  assert.equal(nva.ownEntries().length, 5000);
+  assert.equal(nva.ownEntries().find((e) => e.mac === mac(0))!.kind, 'forwarding');
+  assert.equal(sync.stats.failures, 1);
+  assert.equal(sync.stats.published, 5001);
 });
