@@ -390,13 +390,19 @@ export class NnveDaemon {
     await this.dpSync.start();
     const tDp = performance.now();
 
-    // 4. Own NVA entries: re-publish what the TSIs mean, withdraw leftovers.
-    const want = new Set(this.model.ownEntries().map((e) => `${e.vni}|${e.mac}`));
-    const stale = this.nva
-      .ownEntries()
-      .map((e) => `${e.vni}|${e.mac}`)
-      .filter((k) => !want.has(k));
-    this.nvaSync.changed([...stale, ...want]);
+    // 4. Own NVA entries: publish what the TSIs mean and the NVA does not hold as such (after
+    //    a restart on the embedded NVA, nothing: re-writing 100k unchanged entries delayed the
+    //    restarted nNVE's answers by seconds), withdraw leftovers.
+    const entryText = (e: { kind: string; ips: readonly string[] }): string =>
+      `${e.kind} ${[...e.ips].sort().join(' ')}`;
+    const held = new Map(this.nva.ownEntries().map((e) => [`${e.vni}|${e.mac}`, entryText(e)]));
+    const changed: string[] = [];
+    for (const e of this.model.ownEntries()) {
+      const k = `${e.vni}|${e.mac}`;
+      if (held.get(k) !== entryText(e)) changed.push(k);
+      held.delete(k);
+    }
+    this.nvaSync.changed([...held.keys(), ...changed]);
     this.ready = true;
 
     // 5. The protocol.

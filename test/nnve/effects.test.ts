@@ -3,12 +3,17 @@
  * driven by a real tNVE over an in-memory link.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { test } from 'node:test';
 import type { DataPlaneState } from '../../src/dataplane/dataplane.js';
 import { MemoryDataPlane } from '../../src/dataplane/memory.js';
 import { sortState } from '../../src/dataplane/state.js';
 import { NvaSync } from '../../src/nnve/effects.js';
 import { EmbeddedNva } from '../../src/nva/embedded.js';
+import type { NvaEntry } from '../../src/nva/nva.js';
 import { apiPort, get, post, rig, vm } from './fixture.js';
 
 const VNI = 5000;
@@ -406,4 +411,51 @@ test('NVA sync: every key is written once per change, a key changed during its w
   assert.equal(nva.ownEntries().find((e) => e.mac === mac(0))!.kind, 'forwarding');
   assert.equal(sync.stats.failures, 1);
   assert.equal(sync.stats.published, 5001);
+});
+
+test('restart on the embedded NVA: only entries the NVA does not hold as the TSIs say are written again', async (t) => {
+  class CountingNva extends EmbeddedNva {
+    published: string[] = [];
+    withdrawn: string[] = [];
+    override async publish(e: Parameters<EmbeddedNva['publish']>[0]): Promise<void> {
+      this.published.push(e.mac);
+      return super.publish(e);
+    }
+    override async withdraw(vni: number, mac: string): Promise<void> {
+      this.withdrawn.push(mac);
+      return super.withdraw(vni, mac);
+    }
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'snp-nva-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'nva.sqlite');
+  let starts = 0;
+  let nva: CountingNva | undefined;
+  let before: NvaEntry[] = [];
+  const r = await rig(t, {
+    nva: () => {
+      if (++starts === 2) {
+        // While the nNVE is down: one entry lost, one changed, one left over from an old TSI.
+        const db = new Database(path);
+        const [lost, changed] = before;
+        db.prepare('DELETE FROM entry WHERE mac = ?').run(lost!.mac);
+        db.prepare("UPDATE entry SET kind = 'mapping' WHERE mac = ?").run(changed!.mac);
+        db.prepare(
+          "INSERT INTO entry (vni, nve, mac, ips, vtep, kind) VALUES (?, ?, '02:99:00:00:00:01', '[]', ?, 'mapping')",
+        ).run(changed!.vni, changed!.nve, changed!.vtep);
+        db.close();
+      }
+      return (nva = new CountingNva({ path }));
+    },
+  });
+  for (const i of [1, 2, 3, 4]) await r.request('associate', vm(i, 100));
+  await r.nnve.settled();
+  before = [...nva!.ownEntries()];
+  assert.equal(before.length, 4);
+  assert.ok(before.every((e) => e.kind === 'forwarding'));
+  await r.restartNnve();
+  await r.nnve.settled();
+  assert.deepEqual(nva!.ownEntries(), before);
+  assert.deepEqual(nva!.published.sort(), [before[0]!.mac, before[1]!.mac].sort());
+  assert.deepEqual(nva!.withdrawn, ['02:99:00:00:00:01']);
 });
