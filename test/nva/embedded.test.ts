@@ -351,3 +351,39 @@ test('writes never checkpoint the WAL themselves: a worker does, and close leave
   await again.start(A);
   assert.equal(again.ownEntries().length, 3000);
 });
+
+test('entry writes of one turn are committed together; a refused one fails alone; order is kept', async (t) => {
+  const nva = new EmbeddedNva({ path: join(tempDir(t), 'nva.sqlite') });
+  t.after(() => nva.close());
+  await nva.start(A);
+  await nva.putVn({ vni: 7100 });
+  await nva.putVn({ vni: 7101 });
+  await nva.watchVn(7100);
+  const ev = record(nva);
+  const mac = (i: number): string => `02:00:00:00:71:${i.toString(16).padStart(2, '0')}`;
+  const calls = [
+    ...Array.from({ length: 50 }, (_, i) =>
+      nva.publish({ vni: 7100, mac: mac(i), ips: [], kind: 'mapping' }),
+    ),
+    nva.publish({ vni: 99, mac: mac(99), ips: [], kind: 'mapping' }), // no such VN
+    nva.withdraw(7100, mac(0)), // after its publish, in the same commit
+  ];
+  const settled = await Promise.allSettled(calls);
+  assert.equal(settled.filter((s) => s.status === 'fulfilled').length, 51);
+  const refused = settled[50] as PromiseRejectedResult;
+  assert.ok(
+    refused.reason instanceof NvaError && /VN 99 does not exist/.test(refused.reason.message),
+  );
+  assert.deepEqual(
+    nva.ownEntries().map((e) => e.mac),
+    Array.from({ length: 49 }, (_, i) => mac(i + 1)),
+  );
+  // Events of the watched VN, in call order: 50 entry-set, then the withdrawn one deleted.
+  assert.equal(ev.length, 51);
+  assert.deepEqual(ev.at(-1), { type: 'entry-deleted', vni: 7100, mac: mac(0), nve: A.id });
+  // A write queued before a VN call takes effect before it: the VN's deletion removes it.
+  const p = nva.publish({ vni: 7101, mac: mac(1), ips: [], kind: 'forwarding' });
+  await nva.deleteVn(7101);
+  await p;
+  assert.equal(nva.ownEntries().filter((e) => e.vni === 7101).length, 0);
+});
