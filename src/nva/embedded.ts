@@ -6,9 +6,9 @@
  * the async interface; caches are refreshed right after each local write, so events for local
  * changes fire before the call resolves. Statements are prepared once; WAL checkpoints run in a
  * worker thread (../sqlite/wal-checkpointer.ts), not inside the nNVE's writes. Entry writes
- * (publish, withdraw) issued in one turn of the event loop are committed in one transaction
- * (a commit per entry was 27 % of the nNVE's CPU in P1); a refused one (its VN is gone) fails
- * alone. Any other call writes what is queued first, so calls take effect in their order.
+ * (publish, withdraw) issued together (in one run of microtasks) are committed in one
+ * transaction (a commit per entry was 27 % of the nNVE's CPU in P1); a refused one (its VN is
+ * gone) fails alone. Any other call writes what is queued first, so calls keep their order.
  *
  * Single node (default): this NVE is the only live one and `remoteEntries` is empty; the file
  * keeps VNs and this NVE's entries across restarts.
@@ -323,13 +323,15 @@ export class EmbeddedNva implements Nva {
     );
   }
 
-  /** Queues an entry write for the commit at the end of this turn of the event loop. */
+  /** Queues an entry write for the commit after the microtasks queued now. */
   private queue(run: () => void, after: () => void): Promise<void> {
     return new Promise((resolve, reject) => {
       this.batch.push({ run, after, resolve, reject });
       if (!this.batchScheduled) {
         this.batchScheduled = true;
-        setImmediate(() => this.commitBatch());
+        // After the microtasks already queued: the other writes a step's effects released
+        // together (they resume one after another) join this commit.
+        queueMicrotask(() => this.commitBatch());
       }
     });
   }
@@ -354,16 +356,19 @@ export class EmbeddedNva implements Nva {
       return;
     }
     const failed = new Map<EntryWrite, unknown>();
-    try {
-      this.db.transaction(() => {
-        for (const w of b) {
-          try {
-            w.run();
-          } catch (e) {
-            failed.set(w, e);
-          }
+    const runAll = (): void => {
+      for (const w of b) {
+        try {
+          w.run();
+        } catch (e) {
+          failed.set(w, e);
         }
-      })();
+      }
+    };
+    try {
+      // One write is its own implicit transaction (BEGIN and COMMIT would be two statements more).
+      if (b.length === 1) runAll();
+      else this.db.transaction(runAll)();
     } catch (e) {
       for (const w of b) w.reject(e);
       return;
