@@ -2,8 +2,7 @@
  * Runs a sans-IO node on real links and real time. Frames enter from the links, time from one
  * timer armed at the node's next deadline; every output goes through `handle`: events first
  * (synchronously: the daemon commits state before anything is sent), then frames, grouped per
- * link so that a burst leaves in one system call, then `afterSend` with the same events (what
- * need not delay the answer: logs, metrics).
+ * link so that a burst leaves in one system call.
  */
 import type { Link } from '../link/link.js';
 import { monotonicUs } from './clock.js';
@@ -33,8 +32,6 @@ export class NodeDriver<E> {
   unroutable = 0;
   /** Sees every frame received (before the node) and sent (once it left), for metrics. */
   tap: FrameTapHook | undefined;
-  /** Gets the events of each step again once its frames were sent. */
-  afterSend: ((events: E[], now: number) => void) | undefined;
 
   constructor(
     private readonly node: DrivenNode<E>,
@@ -103,7 +100,6 @@ export class NodeDriver<E> {
     // Committing the events took time: ECP timers must run from when the frames really left.
     if (byPort.size > 0 && this.node.transmitted) this.node.transmitted(now, this.clock());
     if (this.tap) for (const [port, frames] of byPort) this.tap.tx(port, frames);
-    if (events.length > 0) this.afterSend?.(events, now);
     this.arm();
   }
 

@@ -39,7 +39,7 @@ import type { BridgePolicy } from '../vdp/bridge.js';
 import { nveIdOf, type NnveConfig, type PortSettings } from './config.js';
 import { DataPlaneSync, NvaSync } from './effects.js';
 import { logBridgeEvent, logModelEvent } from './events.js';
-import { NveModel, type Effects, type ModelEvent } from './model.js';
+import { NveModel, type Effects } from './model.js';
 import { registerNnveRoutes } from './routes.js';
 import { NnveStore } from './store.js';
 import { DaemonOps } from '../daemon/ops.js';
@@ -193,8 +193,6 @@ export class NnveDaemon {
   readonly clock: () => number;
   /** VNs whose watch is loading (their entries count as older than local activations). */
   private readonly loading = new Set<number>();
-  /** What the model made of the step being handled: logged once its frames were sent. */
-  private readonly unreported: ModelEvent[] = [];
   private holdTimer: NodeJS.Timeout | undefined;
   private holdAt: number | undefined;
   /** State store failures: new associations are refused while it is failing. */
@@ -261,7 +259,6 @@ export class NnveDaemon {
     this.driver = new NodeDriver<BridgeNodeEvent>(this.node, links, (events, now) =>
       this.onEvents(events, now),
     );
-    this.driver.afterSend = (events) => this.report(events);
     this.ops.tapDriver(this.driver);
     const elog = {
       debug: (o: object, m?: string) => log.debug(o, m),
@@ -455,22 +452,13 @@ export class NnveDaemon {
     this.commit(() =>
       this.store.apply(events, () => this.node.rememberable(), this.tags.takeDirty()),
     );
-    this.unreported.push(...fx.events);
-    this.startEffects(fx);
-  }
-
-  /**
-   * Logs and counts a step's events, and what the model made of them, once the step's answers
-   * left: they need not wait for these.
-   */
-  private report(events: readonly BridgeNodeEvent[]): void {
     for (const e of events) {
       this.counters.events.set(e.type, (this.counters.events.get(e.type) ?? 0) + 1);
       logBridgeEvent(this.log, e);
       this.ops.metrics.bridgeEvent(e);
       this.security.record(e);
     }
-    this.reportModelEvents(this.unreported.splice(0));
+    this.applyEffects(fx);
   }
 
   private onNvaEvent(e: NvaEvent): void {
@@ -502,20 +490,11 @@ export class NnveDaemon {
   }
 
   private applyEffects(fx: Effects): void {
-    this.reportModelEvents(fx.events);
-    this.startEffects(fx);
-  }
-
-  private reportModelEvents(events: readonly ModelEvent[]): void {
-    for (const ev of events) {
+    for (const ev of fx.events) {
       this.counters.events.set(ev.type, (this.counters.events.get(ev.type) ?? 0) + 1);
       logModelEvent(this.log, ev);
       countModelEvent(this, ev);
     }
-  }
-
-  /** Queues the data plane and NVA work of a step (it runs after the step's answers left). */
-  private startEffects(fx: Effects): void {
     if (this.stopped) return;
     for (const vni of fx.createVn) this.nvaSync.createVn(vni);
     for (const vni of fx.watch) void this.nvaSync.watch(vni, true);
