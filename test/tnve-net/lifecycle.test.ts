@@ -179,6 +179,12 @@ describe('tnve over veth with real daemons', () => {
   it('aborted migration h1 -> h2: the source TSI never changes', async () => {
     await lab.call('h1', 'PUT', '/v1/vms/m3', def(4, 5003));
     await lab.call('h1', 'POST', '/v1/vms/m3/start', {});
+    // The nNVE logs a step's events once its answer left: wait for the line before the mark.
+    await lab.until(
+      () =>
+        n1.tsiLogs().some((l) => l.vsi === vsi(4) && l.port === up.n1p1 && l.to === 'Activated'),
+      'm3 Activated in n1 log',
+    );
     const mark = n1.tsiLogs().length;
     await lab.call('h2', 'POST', '/v1/vms/m3/migrate-in/begin', def(4, 5003));
     await lab.call('h1', 'POST', '/v1/vms/m3/migrate-out/begin', {});
@@ -226,6 +232,10 @@ describe('tnve over veth with real daemons', () => {
   it('restart of h1: every association re-asserted, nothing changes on the nNVE; reconcile', async (t) => {
     await lab.call('h1', 'PUT', '/v1/vms/r1', def(5, 5004));
     await lab.call('h1', 'POST', '/v1/vms/r1/start', {});
+    await lab.until(
+      () => n1.tsiStates().get(`${up.n1p1}|${vsi(5)}`) === 'Activated',
+      'the nNVE logged r1 Activated',
+    );
     const mark = n1.tsiLogs().length;
     const t0 = performance.now();
     await h1.stop();
