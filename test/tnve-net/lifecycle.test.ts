@@ -42,6 +42,20 @@ describe('tnve over veth with real daemons', () => {
   const ns: Record<string, string> = {};
   const up: Record<string, string> = {};
 
+  /**
+   * Defines and starts VM `name` (VSI `n`) on h1 and waits until n1's log has it Activated (the
+   * log comes through n1's stdout, not in step with h1's answer); returns n1's log length then.
+   */
+  async function startOnH1(name: string, n: number, vni: number): Promise<number> {
+    await lab.call('h1', 'PUT', `/v1/vms/${name}`, def(n, vni));
+    await lab.call('h1', 'POST', `/v1/vms/${name}/start`, {});
+    await lab.until(
+      () => n1.tsiStates().get(`${up.n1p1}|${vsi(n)}`) === 'Activated',
+      `n1 logged ${name} Activated`,
+    );
+    return n1.tsiLogs().length;
+  }
+
   before(async () => {
     for (const t of ['n1', 'n2', 'h1', 'h2', 'h3']) ns[t] = lab.ns(t);
     [up.h1, up.n1p1] = lab.veth(ns.h1!, ns.n1!, '1');
@@ -177,15 +191,7 @@ describe('tnve over veth with real daemons', () => {
   });
 
   it('aborted migration h1 -> h2: the source TSI never changes', async () => {
-    await lab.call('h1', 'PUT', '/v1/vms/m3', def(4, 5003));
-    await lab.call('h1', 'POST', '/v1/vms/m3/start', {});
-    // The nNVE logs a step's events once its answer left: wait for the line before the mark.
-    await lab.until(
-      () =>
-        n1.tsiLogs().some((l) => l.vsi === vsi(4) && l.port === up.n1p1 && l.to === 'Activated'),
-      'm3 Activated in n1 log',
-    );
-    const mark = n1.tsiLogs().length;
+    const mark = await startOnH1('m3', 4, 5003);
     await lab.call('h2', 'POST', '/v1/vms/m3/migrate-in/begin', def(4, 5003));
     await lab.call('h1', 'POST', '/v1/vms/m3/migrate-out/begin', {});
     await lab.call('h2', 'POST', '/v1/vms/m3/migrate-in/abort', {});
@@ -230,13 +236,7 @@ describe('tnve over veth with real daemons', () => {
   });
 
   it('restart of h1: every association re-asserted, nothing changes on the nNVE; reconcile', async (t) => {
-    await lab.call('h1', 'PUT', '/v1/vms/r1', def(5, 5004));
-    await lab.call('h1', 'POST', '/v1/vms/r1/start', {});
-    await lab.until(
-      () => n1.tsiStates().get(`${up.n1p1}|${vsi(5)}`) === 'Activated',
-      'the nNVE logged r1 Activated',
-    );
-    const mark = n1.tsiLogs().length;
+    const mark = await startOnH1('r1', 5, 5004);
     const t0 = performance.now();
     await h1.stop();
     h1 = await lab.tnve('h1', ns.h1!, [up.h1!], ['--ovs-db', ovs.db]);
@@ -288,13 +288,7 @@ describe('tnve over veth with real daemons', () => {
   });
 
   it('SIGKILL of h1 right after a start: the restarted agent has the VM running and keeps it Activated', async (t) => {
-    await lab.call('h1', 'PUT', '/v1/vms/k1', def(6, 5004));
-    await lab.call('h1', 'POST', '/v1/vms/k1/start', {});
-    await lab.until(
-      () => n1.tsiStates().get(`${up.n1p1}|${vsi(6)}`) === 'Activated',
-      'the nNVE logged k1 Activated',
-    );
-    const mark = n1.tsiLogs().length;
+    const mark = await startOnH1('k1', 6, 5004);
     const t0 = performance.now();
     await h1.kill();
     h1 = await lab.tnve('h1', ns.h1!, [up.h1!], ['--ovs-db', ovs.db]);
