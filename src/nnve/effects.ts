@@ -378,9 +378,7 @@ export class NvaSync {
       this.order = this.order.slice(this.head);
       this.head = 0;
     }
-    if (this.dirty.size === 0 && this.inflight.size === 0 && this.delayed.size === 0) {
-      for (const w of this.idleWaiters.splice(0)) w();
-    }
+    if (this.isIdle()) for (const w of this.idleWaiters.splice(0)) w();
   }
 
   /** Has the retry timer fire at `at` at the latest. */
@@ -475,10 +473,14 @@ export class NvaSync {
     }
   }
 
+  /** No entry write queued, in flight or waiting for its retry. */
+  private isIdle(): boolean {
+    return this.dirty.size === 0 && this.inflight.size === 0 && this.delayed.size === 0;
+  }
+
   /** Resolves when no entry write is queued or in flight. */
   idle(): Promise<void> {
-    if (this.dirty.size === 0 && this.inflight.size === 0 && this.delayed.size === 0)
-      return Promise.resolve();
+    if (this.isIdle()) return Promise.resolve();
     return new Promise((r) => this.idleWaiters.push(r));
   }
 

@@ -232,9 +232,8 @@ export class NnveStore {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.checkpointer.stop();
     try {
-      this.db.pragma('wal_checkpoint(TRUNCATE)');
+      this.checkpointer.finish('TRUNCATE');
     } catch (e) {
       // Nothing is lost: the next open reads the WAL.
       this.onError?.(new Error(`WAL checkpoint on close: ${(e as Error).message}`));

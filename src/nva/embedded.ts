@@ -435,11 +435,8 @@ export class EmbeddedNva implements Nva {
       if (this.self) {
         this.stmt('UPDATE nve SET expires_at = 0 WHERE id = ?').run(this.self.id);
       }
-      if (this.checkpointer) {
-        this.checkpointer.stop();
-        // Shared: other processes may be writing; copy what can be copied without waiting.
-        db.pragma(`wal_checkpoint(${this.shared ? 'PASSIVE' : 'TRUNCATE'})`);
-      }
+      // Shared: other processes may be writing; copy what can be copied without waiting.
+      this.checkpointer?.finish(this.shared ? 'PASSIVE' : 'TRUNCATE');
     } finally {
       this.statements.clear();
       db.close();

@@ -8,9 +8,9 @@
  * `wal_autocheckpoint = 0` (its commits only append to the WAL; with synchronous=NORMAL, no
  * fsync) and a worker thread with its own connection checkpoints (./checkpoint-worker.ts).
  *
- * If the worker dies, the main connection checkpoints inside its commits again (`onDied`), so the
- * WAL never grows without bound. `stop()` waits for the worker to close its connection; the owner
- * then runs a last `wal_checkpoint(TRUNCATE)` on its own connection and closes it.
+ * If the worker dies, the main connection checkpoints inside its commits again, so the WAL never
+ * grows without bound. `finish()` stops the worker and copies the rest on the main connection;
+ * the owner then closes it.
  */
 import type Database from 'better-sqlite3';
 import { Worker } from 'node:worker_threads';
@@ -112,10 +112,21 @@ export class WalCheckpointer {
   }
 
   /**
-   * Stops the worker and waits (at most 5 s) until it closed its connection; a checkpoint under
-   * way finishes first. The owner then checkpoints the rest and closes its connection.
+   * Stops the worker, then checkpoints what is left with the main connection: `TRUNCATE` (the
+   * whole WAL, the file emptied) or `PASSIVE` (what can be copied without waiting for other
+   * processes writing the same file). Throws if that last checkpoint fails (nothing is lost: the
+   * next open reads the WAL).
    */
-  stop(): void {
+  finish(mode: 'TRUNCATE' | 'PASSIVE'): void {
+    this.stop();
+    this.db.pragma(`wal_checkpoint(${mode})`);
+  }
+
+  /**
+   * Stops the worker and waits (at most 5 s) until it closed its connection; a checkpoint under
+   * way finishes first.
+   */
+  private stop(): void {
     if (this.stopped) return;
     this.stopped = true;
     if (this.stats.workerAlive) {
