@@ -56,6 +56,15 @@ describe('tnve over veth with real daemons', () => {
     return n1.tsiLogs().length;
   }
 
+  /** Stops (or SIGKILLs) h1 and starts it again on its state; returns how long it was down. */
+  async function restartH1(how: 'stop' | 'kill'): Promise<number> {
+    const t0 = performance.now();
+    await (how === 'stop' ? h1.stop() : h1.kill());
+    h1 = await lab.tnve('h1', ns.h1!, [up.h1!], ['--ovs-db', ovs.db]);
+    await h1.waitLog((l) => l.event === 'state.restored', 'restore');
+    return performance.now() - t0;
+  }
+
   before(async () => {
     for (const t of ['n1', 'n2', 'h1', 'h2', 'h3']) ns[t] = lab.ns(t);
     [up.h1, up.n1p1] = lab.veth(ns.h1!, ns.n1!, '1');
@@ -237,11 +246,7 @@ describe('tnve over veth with real daemons', () => {
 
   it('restart of h1: every association re-asserted, nothing changes on the nNVE; reconcile', async (t) => {
     const mark = await startOnH1('r1', 5, 5004);
-    const t0 = performance.now();
-    await h1.stop();
-    h1 = await lab.tnve('h1', ns.h1!, [up.h1!], ['--ovs-db', ovs.db]);
-    await h1.waitLog((l) => l.event === 'state.restored', 'restore');
-    const outageMs = performance.now() - t0;
+    const outageMs = await restartH1('stop');
     const vms = await lab.call<{ name: string; state: string }[]>('h1', 'GET', '/v1/vms');
     assert.deepEqual(
       vms.map((v) => `${v.name}:${v.state}`),
@@ -289,11 +294,7 @@ describe('tnve over veth with real daemons', () => {
 
   it('SIGKILL of h1 right after a start: the restarted agent has the VM running and keeps it Activated', async (t) => {
     const mark = await startOnH1('k1', 6, 5004);
-    const t0 = performance.now();
-    await h1.kill();
-    h1 = await lab.tnve('h1', ns.h1!, [up.h1!], ['--ovs-db', ovs.db]);
-    await h1.waitLog((l) => l.event === 'state.restored', 'restore');
-    const outageMs = performance.now() - t0;
+    const outageMs = await restartH1('kill');
     const v = await lab.call<VmView>('h1', 'GET', '/v1/vms/k1');
     assert.equal(v.state, 'running', 'the start committed before the answer survived SIGKILL');
     await new Promise((r) => setTimeout(r, 1500));
